@@ -1,0 +1,252 @@
+//! Packet buffers: a per-worker pool of fixed-size buffers addressed by index.
+//!
+//! Buffers never move and are never freed to the allocator while the worker
+//! runs; nodes pass `PktId`s (u32) in batches, as VPP passes buffer indices.
+
+/// Index of a buffer in its worker's pool.
+pub type PktId = u32;
+
+/// Bytes kept free in front of the frame so encapsulations can prepend
+/// headers without copying.
+pub const HEADROOM: usize = 128;
+/// Largest frame a buffer holds (Ethernet header included).
+pub const DATA_ROOM: usize = 2048;
+const BUF_SIZE: usize = HEADROOM + DATA_ROOM;
+
+/// Per-packet metadata, filled in by the nodes as the packet advances.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Meta {
+    /// Port the packet arrived on.
+    pub rx_port: u16,
+    /// Port the packet leaves through (set by the output nodes).
+    pub tx_port: u16,
+    /// VRF the packet is routed in.
+    pub vrf: u16,
+    /// Offset of the L3 header from the start of the frame.
+    pub l3_offset: u16,
+    /// Next hop chosen by the FIB lookup.
+    pub nexthop: u32,
+    /// Flow hash, 0 until computed.
+    pub flow_hash: u32,
+    /// ICMP error to send about this packet (set before "icmp4-error" or
+    /// "icmp6-error"): type, code and parameter (MTU for too-big errors).
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    pub icmp_param: u16,
+    /// `FLAG_*` bits.
+    pub flags: u8,
+}
+
+/// The TTL / hop limit was already handled (decremented on the way out, or
+/// the packet was made by the gateway itself).
+pub const FLAG_TTL_DONE: u8 = 1;
+
+/// Metadata fills the first cache line; the frame starts on a line of its
+/// own, so a small packet's headers and metadata are two cache lines.
+#[repr(C, align(64))]
+pub struct PacketBuf {
+    pub meta: Meta,
+    head: u16,
+    len: u16,
+    _pad: [u8; 64 - META_LEN],
+    data: [u8; BUF_SIZE],
+}
+
+const META_LEN: usize = std::mem::size_of::<Meta>() + 4;
+
+impl PacketBuf {
+    /// The frame bytes.
+    #[inline(always)]
+    pub fn data(&self) -> &[u8] {
+        let h = self.head as usize;
+        &self.data[h..h + self.len as usize]
+    }
+
+    #[inline(always)]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let h = self.head as usize;
+        &mut self.data[h..h + self.len as usize]
+    }
+
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Replace the frame with `bytes` (truncated to the data room), resetting
+    /// the headroom and metadata.
+    #[inline]
+    pub fn fill(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(DATA_ROOM);
+        self.head = HEADROOM as u16;
+        self.len = n as u16;
+        self.data[HEADROOM..HEADROOM + n].copy_from_slice(&bytes[..n]);
+        self.meta = Meta::default();
+        n
+    }
+
+    /// Like `fill`, from a source padded to a multiple of 64 bytes: copies
+    /// whole blocks, which is cheaper than an exact-length copy for small
+    /// frames. `len` is the frame's real length.
+    #[inline]
+    pub fn fill_blocks(&mut self, padded: &[u8], len: usize) -> usize {
+        let n = len.min(DATA_ROOM).min(padded.len());
+        self.head = HEADROOM as u16;
+        self.len = n as u16;
+        self.meta = Meta::default();
+        for (dst, src) in self.data[HEADROOM..]
+            .chunks_exact_mut(64)
+            .zip(padded.chunks_exact(64))
+        {
+            let src: &[u8; 64] = src.try_into().expect("64-byte chunk");
+            dst.copy_from_slice(src);
+        }
+        n
+    }
+
+    /// Set the frame length (from the current head), e.g. after writing a
+    /// reply in place. Returns false if it would exceed the buffer.
+    #[inline]
+    pub fn set_len(&mut self, len: usize) -> bool {
+        if self.head as usize + len > BUF_SIZE {
+            return false;
+        }
+        self.len = len as u16;
+        true
+    }
+
+    /// Writable space from the head to the end of the buffer.
+    #[inline]
+    pub fn room_mut(&mut self) -> &mut [u8] {
+        let h = self.head as usize;
+        &mut self.data[h..]
+    }
+
+    /// Grow the frame at the front by `n` bytes (for encapsulation or to
+    /// rebuild an L2 header). Returns false when the headroom is too small.
+    #[inline]
+    pub fn prepend(&mut self, n: usize) -> bool {
+        if n > self.head as usize {
+            return false;
+        }
+        self.head -= n as u16;
+        self.len += n as u16;
+        true
+    }
+
+    /// Drop `n` bytes from the front of the frame.
+    #[inline]
+    pub fn advance(&mut self, n: usize) -> bool {
+        if n > self.len as usize {
+            return false;
+        }
+        self.head += n as u16;
+        self.len -= n as u16;
+        true
+    }
+
+    /// Reset to an empty frame with full headroom.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.head = HEADROOM as u16;
+        self.len = 0;
+        self.meta = Meta::default();
+    }
+}
+
+/// A worker's buffers and the stack of free ones.
+pub struct Pool {
+    bufs: Vec<PacketBuf>,
+    free: Vec<PktId>,
+}
+
+impl Pool {
+    pub fn new(count: usize) -> Pool {
+        let mut bufs = Vec::with_capacity(count);
+        for _ in 0..count {
+            bufs.push(PacketBuf {
+                meta: Meta::default(),
+                head: HEADROOM as u16,
+                len: 0,
+                _pad: [0; 64 - META_LEN],
+                data: [0; BUF_SIZE],
+            });
+        }
+        Pool {
+            bufs,
+            free: (0..count as PktId).rev().collect(),
+        }
+    }
+
+    /// Take a free buffer, or None when the pool is exhausted.
+    #[inline(always)]
+    pub fn alloc(&mut self) -> Option<PktId> {
+        let id = self.free.pop()?;
+        self.bufs[id as usize].reset();
+        Some(id)
+    }
+
+    /// Take a free buffer without resetting it; for callers that `fill` it
+    /// at once (drivers).
+    #[inline(always)]
+    pub fn alloc_raw(&mut self) -> Option<PktId> {
+        self.free.pop()
+    }
+
+    #[inline(always)]
+    pub fn free(&mut self, id: PktId) {
+        debug_assert!(self.free.len() < self.bufs.len());
+        self.free.push(id);
+    }
+
+    #[inline(always)]
+    pub fn free_all(&mut self, ids: &[PktId]) {
+        self.free.extend_from_slice(ids);
+    }
+
+    #[inline(always)]
+    pub fn get(&self, id: PktId) -> &PacketBuf {
+        &self.bufs[id as usize]
+    }
+
+    #[inline(always)]
+    pub fn get_mut(&mut self, id: PktId) -> &mut PacketBuf {
+        &mut self.bufs[id as usize]
+    }
+
+    /// Two distinct buffers at once (e.g. to copy from one to the other).
+    /// Panics if `a == b`, which would be a bug in the caller.
+    pub fn get_two_mut(&mut self, a: PktId, b: PktId) -> (&mut PacketBuf, &mut PacketBuf) {
+        assert_ne!(a, b);
+        let (a, b) = (a as usize, b as usize);
+        if a < b {
+            let (x, y) = self.bufs.split_at_mut(b);
+            (&mut x[a], &mut y[0])
+        } else {
+            let (x, y) = self.bufs.split_at_mut(a);
+            (&mut y[0], &mut x[b])
+        }
+    }
+
+    /// Prefetch a buffer's first cache lines (metadata and headers).
+    #[inline(always)]
+    pub fn prefetch(&self, id: PktId) {
+        if let Some(b) = self.bufs.get(id as usize) {
+            crate::prefetch::read(b as *const PacketBuf as *const u8);
+            crate::prefetch::read(b.data[HEADROOM..].as_ptr());
+        }
+    }
+
+    pub fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.bufs.len()
+    }
+}

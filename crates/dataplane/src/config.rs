@@ -1,0 +1,380 @@
+//! The configuration workers forward with: ports, VRF FIBs, next hops and
+//! resolved neighbours. Built and changed only by the control side
+//! (`control::Control`), published to workers as snapshots.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use weir_fib::{Lpm4, Lpm6, NO_ROUTE};
+use weir_packet::MacAddr;
+
+use crate::snapshot::Apply;
+
+pub type PortId = u16;
+pub type VrfId = u16;
+pub type NextHopId = u32;
+
+/// Largest number of next hops in one ECMP group.
+pub const MAX_ECMP: usize = 64;
+
+/// A dataplane port as the workers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConfig {
+    pub name: String,
+    pub mac: MacAddr,
+    /// IP MTU: the largest IP packet (L3 header included) sent on this port.
+    pub mtu: u16,
+    pub vrf: VrfId,
+    pub up: bool,
+    pub addrs4: Vec<(Ipv4Addr, u8)>,
+    pub addrs6: Vec<(Ipv6Addr, u8)>,
+    /// fe80::/64 address derived from the MAC (EUI-64).
+    pub link_local6: Ipv6Addr,
+}
+
+impl PortConfig {
+    pub fn new(name: &str, mac: MacAddr, mtu: u16, vrf: VrfId) -> PortConfig {
+        PortConfig {
+            name: name.to_string(),
+            mac,
+            mtu,
+            vrf,
+            up: true,
+            addrs4: Vec::new(),
+            addrs6: Vec::new(),
+            link_local6: link_local_from_mac(mac),
+        }
+    }
+
+    /// The address ICMPv4 errors sent from this port come from.
+    pub fn primary4(&self) -> Option<Ipv4Addr> {
+        self.addrs4.first().map(|a| a.0)
+    }
+
+    /// Source for ICMPv6 errors: a global address, else the link-local one.
+    pub fn primary6(&self) -> Ipv6Addr {
+        self.addrs6.first().map(|a| a.0).unwrap_or(self.link_local6)
+    }
+
+    /// Our IPv4 address on the subnet that contains `dst`, if any.
+    pub fn source4_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.addrs4
+            .iter()
+            .find(|(a, l)| same_subnet4(*a, dst, *l))
+            .map(|a| a.0)
+            .or_else(|| self.primary4())
+    }
+
+    /// Our IPv6 source for talking to `dst` on this link.
+    pub fn source6_for(&self, dst: Ipv6Addr) -> Ipv6Addr {
+        if is_link_local6(dst) {
+            return self.link_local6;
+        }
+        self.addrs6
+            .iter()
+            .find(|(a, l)| same_subnet6(*a, dst, *l))
+            .map(|a| a.0)
+            .unwrap_or_else(|| self.primary6())
+    }
+
+    pub fn has_addr4(&self, a: Ipv4Addr) -> bool {
+        self.addrs4.iter().any(|x| x.0 == a)
+    }
+
+    pub fn has_addr6(&self, a: Ipv6Addr) -> bool {
+        a == self.link_local6 || self.addrs6.iter().any(|x| x.0 == a)
+    }
+}
+
+pub fn link_local_from_mac(mac: MacAddr) -> Ipv6Addr {
+    let m = mac.0;
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
+        u16::from_be_bytes([m[2], 0xff]),
+        u16::from_be_bytes([0xfe, m[3]]),
+        u16::from_be_bytes([m[4], m[5]]),
+    )
+}
+
+pub fn is_link_local6(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+pub fn same_subnet4(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    };
+    u32::from(a) & mask == u32::from(b) & mask
+}
+
+pub fn same_subnet6(a: Ipv6Addr, b: Ipv6Addr, len: u8) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len as u32)
+    };
+    u128::from(a) & mask == u128::from(b) & mask
+}
+
+/// What a FIB entry points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextHop {
+    /// A neighbour on `port`; `mac` is None until it resolves.
+    Neighbour {
+        port: PortId,
+        addr: IpAddr,
+        mac: Option<MacAddr>,
+    },
+    /// A connected subnet on `port`: the destination itself is the neighbour
+    /// (resolved hosts get their own /32 or /128 entries).
+    Attached {
+        port: PortId,
+    },
+    /// Equal-cost group; a member is chosen by the flow hash.
+    Group(Vec<NextHopId>),
+    /// One of the gateway's own addresses.
+    Local {
+        port: PortId,
+    },
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// What the output nodes need of a next hop, precomputed: the port, its MTU
+/// and the Ethernet addresses to write (VPP's adjacency rewrite).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Adjacency {
+    /// True when the neighbour is resolved and the port is up.
+    pub ready: bool,
+    pub port: PortId,
+    pub mtu: u16,
+    /// Destination then source MAC.
+    pub rewrite: [u8; 12],
+}
+
+/// A VRF's forwarding tables.
+pub struct Vrf {
+    pub fib4: Lpm4,
+    pub fib6: Lpm6,
+}
+
+impl Vrf {
+    fn new() -> Vrf {
+        Vrf {
+            fib4: Lpm4::new(),
+            fib6: Lpm6::new(),
+        }
+    }
+}
+
+/// Per-worker ICMP error budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for IcmpLimit {
+    fn default() -> Self {
+        IcmpLimit {
+            per_second: 1000,
+            burst: 50,
+        }
+    }
+}
+
+/// The snapshot workers read.
+#[derive(Default)]
+pub struct Config {
+    pub ports: Vec<Option<PortConfig>>,
+    pub vrfs: Vec<Option<Vrf>>,
+    pub nexthops: Vec<NextHop>,
+    /// One per next hop, same index.
+    pub adjacencies: Vec<Adjacency>,
+    /// Resolved neighbours, for learning decisions (not the forwarding path,
+    /// which reads MACs from next hops).
+    pub neighbours: HashMap<(PortId, IpAddr), MacAddr>,
+    pub icmp_limit: IcmpLimit,
+}
+
+/// One change to the configuration; the control side emits these and the
+/// snapshot publisher replays them on both copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    SetPort(PortId, Option<PortConfig>),
+    AddVrf(VrfId),
+    DelVrf(VrfId),
+    SetNextHop(NextHopId, NextHop),
+    Route4 {
+        vrf: VrfId,
+        addr: u32,
+        len: u8,
+        nexthop: Option<NextHopId>,
+    },
+    Route6 {
+        vrf: VrfId,
+        addr: u128,
+        len: u8,
+        nexthop: Option<NextHopId>,
+    },
+    SetNeighbour {
+        port: PortId,
+        addr: IpAddr,
+        mac: Option<MacAddr>,
+    },
+    SetIcmpLimit(IcmpLimit),
+}
+
+impl Apply for Config {
+    type Change = ConfigChange;
+
+    fn apply(&mut self, change: &ConfigChange) {
+        match change {
+            ConfigChange::SetPort(id, p) => {
+                let i = *id as usize;
+                if self.ports.len() <= i {
+                    self.ports.resize(i + 1, None);
+                }
+                self.ports[i] = p.clone();
+                for nh in 0..self.nexthops.len() {
+                    if matches!(self.nexthops[nh], NextHop::Neighbour { port, .. } if port == *id) {
+                        self.adjacencies[nh] = self.adjacency(nh);
+                    }
+                }
+            }
+            ConfigChange::AddVrf(id) => {
+                let i = *id as usize;
+                if self.vrfs.len() <= i {
+                    self.vrfs.resize_with(i + 1, || None);
+                }
+                if self.vrfs[i].is_none() {
+                    self.vrfs[i] = Some(Vrf::new());
+                }
+            }
+            ConfigChange::DelVrf(id) => {
+                if let Some(v) = self.vrfs.get_mut(*id as usize) {
+                    *v = None;
+                }
+            }
+            ConfigChange::SetNextHop(id, nh) => {
+                let i = *id as usize;
+                if self.nexthops.len() <= i {
+                    self.nexthops.resize(i + 1, NextHop::Unreachable);
+                    self.adjacencies.resize(i + 1, Adjacency::default());
+                }
+                self.nexthops[i] = nh.clone();
+                self.adjacencies[i] = self.adjacency(i);
+            }
+            ConfigChange::Route4 {
+                vrf,
+                addr,
+                len,
+                nexthop,
+            } => {
+                if let Some(Some(v)) = self.vrfs.get_mut(*vrf as usize) {
+                    match nexthop {
+                        // Validated by the control side before it is emitted.
+                        Some(nh) => {
+                            let _ = v.fib4.insert(*addr, *len, *nh);
+                        }
+                        None => {
+                            v.fib4.remove(*addr, *len);
+                        }
+                    }
+                }
+            }
+            ConfigChange::Route6 {
+                vrf,
+                addr,
+                len,
+                nexthop,
+            } => {
+                if let Some(Some(v)) = self.vrfs.get_mut(*vrf as usize) {
+                    match nexthop {
+                        Some(nh) => {
+                            let _ = v.fib6.insert(*addr, *len, *nh);
+                        }
+                        None => {
+                            v.fib6.remove(*addr, *len);
+                        }
+                    }
+                }
+            }
+            ConfigChange::SetNeighbour { port, addr, mac } => match mac {
+                Some(m) => {
+                    self.neighbours.insert((*port, *addr), *m);
+                }
+                None => {
+                    self.neighbours.remove(&(*port, *addr));
+                }
+            },
+            ConfigChange::SetIcmpLimit(l) => self.icmp_limit = *l,
+        }
+    }
+}
+
+impl Config {
+    fn adjacency(&self, nh: usize) -> Adjacency {
+        let NextHop::Neighbour { port, mac, .. } = &self.nexthops[nh] else {
+            return Adjacency::default();
+        };
+        let Some(p) = self.port(*port) else {
+            return Adjacency::default();
+        };
+        let mut rewrite = [0u8; 12];
+        rewrite[6..].copy_from_slice(&p.mac.0);
+        if let Some(m) = mac {
+            rewrite[..6].copy_from_slice(&m.0);
+        }
+        Adjacency {
+            ready: mac.is_some() && p.up,
+            port: *port,
+            mtu: p.mtu,
+            rewrite,
+        }
+    }
+
+    /// The precomputed adjacency of a next hop.
+    #[inline(always)]
+    pub fn adjacency_of(&self, nh: NextHopId) -> Adjacency {
+        self.adjacencies
+            .get(nh as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    #[inline(always)]
+    pub fn port(&self, id: PortId) -> Option<&PortConfig> {
+        self.ports.get(id as usize).and_then(|p| p.as_ref())
+    }
+
+    #[inline(always)]
+    pub fn vrf(&self, id: VrfId) -> Option<&Vrf> {
+        self.vrfs.get(id as usize).and_then(|v| v.as_ref())
+    }
+
+    #[inline(always)]
+    pub fn nexthop(&self, id: NextHopId) -> Option<&NextHop> {
+        self.nexthops.get(id as usize)
+    }
+
+    /// IPv4 FIB lookup: the next hop id, or None.
+    #[inline]
+    pub fn lookup4(&self, vrf: VrfId, addr: u32) -> Option<NextHopId> {
+        let nh = self.vrf(vrf)?.fib4.lookup(addr);
+        (nh != NO_ROUTE).then_some(nh)
+    }
+
+    #[inline]
+    pub fn lookup6(&self, vrf: VrfId, addr: u128) -> Option<NextHopId> {
+        let nh = self.vrf(vrf)?.fib6.lookup(addr);
+        (nh != NO_ROUTE).then_some(nh)
+    }
+}

@@ -1,0 +1,182 @@
+//! The memory driver: frames injected and collected by tests, or replayed
+//! from a fixed set by benchmarks.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::PortQueue;
+use crate::buffer::{PktId, Pool};
+
+/// Where received frames come from.
+enum Source {
+    /// Frames pushed by a test through `MemoryHandle::inject`.
+    Queue(Arc<Mutex<VecDeque<Vec<u8>>>>),
+    /// A fixed set of frames replayed round robin, forever (benchmarks).
+    Replay {
+        frames: Vec<(Vec<u8>, usize)>,
+        next: usize,
+    },
+}
+
+/// Where transmitted frames go.
+enum Sink {
+    Collect(Arc<Mutex<Vec<Vec<u8>>>>),
+    /// Count only; the counters are published once per burst.
+    Count,
+}
+
+/// Counters shared with the handle.
+#[derive(Default)]
+pub struct MemoryCounters {
+    pub rx_packets: AtomicU64,
+    pub tx_packets: AtomicU64,
+    pub tx_bytes: AtomicU64,
+}
+
+pub struct MemoryQueue {
+    source: Source,
+    sink: Sink,
+    counters: Arc<MemoryCounters>,
+}
+
+/// The test's side of a memory port.
+#[derive(Clone)]
+pub struct MemoryHandle {
+    rx: Arc<Mutex<VecDeque<Vec<u8>>>>,
+    tx: Arc<Mutex<Vec<Vec<u8>>>>,
+    pub counters: Arc<MemoryCounters>,
+}
+
+impl MemoryHandle {
+    /// Queue a frame for the dataplane to receive.
+    pub fn inject(&self, frame: Vec<u8>) {
+        self.rx.lock().unwrap().push_back(frame);
+    }
+
+    /// Take every frame the dataplane has sent.
+    pub fn collect(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.tx.lock().unwrap())
+    }
+
+    pub fn tx_packets(&self) -> u64 {
+        self.counters.tx_packets.load(Ordering::Relaxed)
+    }
+}
+
+impl MemoryQueue {
+    /// A queue fed by `MemoryHandle::inject` and drained by `collect`.
+    pub fn pair() -> (MemoryQueue, MemoryHandle) {
+        let rx = Arc::new(Mutex::new(VecDeque::new()));
+        let tx = Arc::new(Mutex::new(Vec::new()));
+        let counters = Arc::new(MemoryCounters::default());
+        (
+            MemoryQueue {
+                source: Source::Queue(rx.clone()),
+                sink: Sink::Collect(tx.clone()),
+                counters: counters.clone(),
+            },
+            MemoryHandle { rx, tx, counters },
+        )
+    }
+
+    /// A queue that receives `frames` over and over and only counts what it
+    /// sends.
+    pub fn replay(frames: Vec<Vec<u8>>) -> (MemoryQueue, Arc<MemoryCounters>) {
+        let counters = Arc::new(MemoryCounters::default());
+        (
+            MemoryQueue {
+                source: Source::Replay {
+                    // Padded to whole cache lines so rx copies fixed blocks.
+                    frames: frames
+                        .into_iter()
+                        .map(|f| {
+                            let len = f.len().min(crate::buffer::DATA_ROOM);
+                            let mut p = f;
+                            p.truncate(len);
+                            p.resize(len.next_multiple_of(64), 0);
+                            (p, len)
+                        })
+                        .collect(),
+                    next: 0,
+                },
+                sink: Sink::Count,
+                counters: counters.clone(),
+            },
+            counters,
+        )
+    }
+
+    /// A queue that receives nothing and only counts what it sends.
+    pub fn sink() -> (MemoryQueue, Arc<MemoryCounters>) {
+        Self::replay(Vec::new())
+    }
+}
+
+impl PortQueue for MemoryQueue {
+    fn rx_burst(&mut self, pool: &mut Pool, out: &mut [PktId]) -> usize {
+        let mut n = 0;
+        match &mut self.source {
+            Source::Queue(q) => {
+                let mut q = q.lock().unwrap();
+                while n < out.len() {
+                    let Some(frame) = q.front() else { break };
+                    let Some(id) = pool.alloc() else { break };
+                    pool.get_mut(id).fill(frame);
+                    q.pop_front();
+                    out[n] = id;
+                    n += 1;
+                }
+            }
+            Source::Replay { frames, next } => {
+                if frames.is_empty() {
+                    return 0;
+                }
+                while n < out.len() {
+                    let Some(id) = pool.alloc_raw() else { break };
+                    let (f, len) = &frames[*next];
+                    pool.get_mut(id).fill_blocks(f, *len);
+                    *next += 1;
+                    if *next == frames.len() {
+                        *next = 0;
+                    }
+                    out[n] = id;
+                    n += 1;
+                }
+            }
+        }
+        self.counters
+            .rx_packets
+            .fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
+    fn tx_burst(&mut self, pool: &mut Pool, pkts: &[PktId]) -> usize {
+        let mut bytes = 0u64;
+        match &self.sink {
+            Sink::Collect(c) => {
+                let mut c = c.lock().unwrap();
+                for &id in pkts {
+                    let d = pool.get(id).data();
+                    bytes += d.len() as u64;
+                    c.push(d.to_vec());
+                }
+            }
+            Sink::Count => {
+                for &id in pkts {
+                    bytes += pool.get(id).len() as u64;
+                }
+            }
+        }
+        pool.free_all(pkts);
+        self.counters
+            .tx_packets
+            .fetch_add(pkts.len() as u64, Ordering::Relaxed);
+        self.counters.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+        pkts.len()
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}

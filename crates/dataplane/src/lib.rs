@@ -1,0 +1,182 @@
+//! weir's dataplane: packet buffers, the node graph and its nodes, the FIB
+//! snapshot, drivers and workers.
+//!
+//! Layout: `buffer` (packet buffers), `graph` (nodes, batches, counters),
+//! `nodes/` (one module per feature), `config` + `snapshot` (what workers
+//! read, RCU style), `control/` (the only writer: RIB, next hops,
+//! neighbours), `driver/` (how frames get in and out), `worker` (the poll
+//! loop).
+
+pub mod buffer;
+pub mod config;
+pub mod control;
+pub mod driver;
+pub mod frames;
+pub mod graph;
+pub mod nodes;
+pub mod prefetch;
+pub mod snapshot;
+pub mod worker;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+pub use buffer::{PktId, Pool};
+pub use config::{Config, NextHop, PortId, VrfId};
+pub use control::{Control, ControlError, RouteTarget};
+pub use driver::memory::{MemoryHandle, MemoryQueue};
+pub use driver::PortQueue;
+pub use graph::{Graph, NodeStats, Reason};
+pub use worker::{Worker, WorkerStats};
+
+/// Buffers per worker: enough for a batch in every port's rx and tx with room
+/// for packets in flight in the graph.
+pub const POOL_SIZE: usize = 8192;
+
+/// A dataplane: the control side plus its workers, each with one queue on
+/// every port. Tests drive it step by step with `poll`; daemons run the
+/// workers on their own threads.
+pub struct Dataplane {
+    pub control: Control,
+    pub workers: Vec<Worker>,
+}
+
+/// Collects ports (one queue per worker each) and builds a `Dataplane`.
+pub struct Builder {
+    control: Control,
+    queues: Vec<Vec<worker::Queue>>,
+}
+
+impl Builder {
+    pub fn new(workers: usize) -> Builder {
+        assert!(workers > 0, "a dataplane needs a worker");
+        Builder {
+            control: Control::new(),
+            queues: (0..workers).map(|_| Vec::new()).collect(),
+        }
+    }
+
+    pub fn control(&mut self) -> &mut Control {
+        &mut self.control
+    }
+
+    /// Add a port with one queue per worker.
+    pub fn port(
+        &mut self,
+        id: PortId,
+        name: &str,
+        mac: weir_packet::MacAddr,
+        mtu: u16,
+        queues: Vec<Box<dyn PortQueue>>,
+    ) -> Result<(), ControlError> {
+        assert_eq!(queues.len(), self.queues.len(), "one queue per worker");
+        self.control.add_port(id, name, mac, mtu, 0)?;
+        for (w, q) in queues.into_iter().enumerate() {
+            self.queues[w].push(worker::Queue {
+                port: id,
+                driver: q,
+            });
+        }
+        Ok(())
+    }
+
+    /// Add a port backed by memory queues; returns one handle per worker.
+    pub fn memory_port(
+        &mut self,
+        id: PortId,
+        name: &str,
+        mac: weir_packet::MacAddr,
+        mtu: u16,
+    ) -> Result<Vec<MemoryHandle>, ControlError> {
+        let mut qs: Vec<Box<dyn PortQueue>> = Vec::new();
+        let mut hs = Vec::new();
+        for _ in 0..self.queues.len() {
+            let (q, h) = MemoryQueue::pair();
+            qs.push(Box::new(q));
+            hs.push(h);
+        }
+        self.port(id, name, mac, mtu, qs)?;
+        Ok(hs)
+    }
+
+    pub fn build(mut self) -> Dataplane {
+        self.control.commit();
+        let mut workers = Vec::new();
+        for (i, qs) in self.queues.into_iter().enumerate() {
+            let (punt, inject) = self.control.worker_channels();
+            workers.push(Worker::new(
+                i,
+                nodes::graph(),
+                Pool::new(POOL_SIZE),
+                self.control.reader(),
+                qs,
+                Some(punt),
+                Some(inject),
+            ));
+        }
+        Dataplane {
+            control: self.control,
+            workers,
+        }
+    }
+}
+
+impl Dataplane {
+    /// One step: every worker polls once, then the control side handles what
+    /// they punted (and publishes), then workers send what control injected.
+    pub fn poll(&mut self) -> usize {
+        let mut n = 0;
+        for w in &mut self.workers {
+            n += w.poll();
+        }
+        self.control.poll(std::time::Instant::now());
+        for w in &mut self.workers {
+            n += w.poll();
+        }
+        n
+    }
+
+    /// Counters of all workers, summed.
+    pub fn stats(&self) -> WorkerStats {
+        let all: Vec<_> = self.workers.iter().map(|w| w.stats()).collect();
+        WorkerStats::merge(&all)
+    }
+
+    /// Run every worker on its own thread (optionally pinned to `cores`)
+    /// until `stop` is set; the control side stays with the caller.
+    pub fn spawn_workers(
+        workers: Vec<Worker>,
+        stop: Arc<AtomicBool>,
+        cores: &[usize],
+    ) -> Vec<std::thread::JoinHandle<Worker>> {
+        workers
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut w)| {
+                let stop = stop.clone();
+                let core = cores.get(i).copied();
+                std::thread::Builder::new()
+                    .name(format!("weir-worker-{i}"))
+                    .spawn(move || {
+                        if let Some(c) = core {
+                            pin_to_core(c);
+                        }
+                        w.run(&stop);
+                        w
+                    })
+                    .expect("spawn worker thread")
+            })
+            .collect()
+    }
+}
+
+/// Pin the calling thread to one CPU. Best effort: returns false if the
+/// kernel refuses (e.g. the CPU is not in our cpuset).
+pub fn pin_to_core(core: usize) -> bool {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}

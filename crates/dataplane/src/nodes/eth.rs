@@ -1,0 +1,90 @@
+//! Ethernet in and out: classify by ethertype, accept frames for us, and
+//! queue frames for transmission.
+
+use crate::buffer::PktId;
+use crate::graph::{Ctx, Dispatch, Node, Reason};
+use crate::nodes::prefetch_ahead;
+use weir_packet::{EtherType, EthernetFrame};
+
+/// Checks the frame is for this port and hands it to the protocol's input.
+pub struct EthInput;
+
+const TO_ARP: usize = 0;
+const TO_IP4: usize = 1;
+const TO_IP6: usize = 2;
+
+impl Node for EthInput {
+    fn name(&self) -> &'static str {
+        "eth-input"
+    }
+    fn next_nodes(&self) -> &'static [&'static str] {
+        &["arp-input", "ip4-input", "ip6-input"]
+    }
+    fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
+        let cfg = cx.config;
+        // A batch nearly always comes from one rx queue: look the port up once.
+        let mut cached: Option<(u16, Option<&crate::config::PortConfig>)> = None;
+        for (i, &id) in pkts.iter().enumerate() {
+            prefetch_ahead(cx, pkts, i);
+            let buf = cx.pool.get_mut(id);
+            let rx = buf.meta.rx_port;
+            let port = match cached {
+                Some((p, c)) if p == rx => c,
+                _ => {
+                    let c = cfg.port(rx).filter(|p| p.up);
+                    cached = Some((rx, c));
+                    c
+                }
+            };
+            let Some(port) = port else {
+                out.drop_at(i, Reason::PortDown);
+                continue;
+            };
+            let Ok(eth) = EthernetFrame::new_checked(buf.data()) else {
+                out.drop_at(i, Reason::EthMalformed);
+                continue;
+            };
+            let dst = eth.dst_addr();
+            if dst != port.mac && !dst.is_multicast() {
+                out.drop_at(i, Reason::EthNotForUs);
+                continue;
+            }
+            if eth.vlan_count() != 0 {
+                out.drop_at(i, Reason::EthVlanUnknown);
+                continue;
+            }
+            let ty = eth.ethertype();
+            let hl = eth.header_len();
+            buf.meta.l3_offset = hl as u16;
+            buf.meta.vrf = port.vrf;
+            match ty {
+                EtherType::IPV4 => out.next(i, TO_IP4),
+                EtherType::IPV6 => out.next(i, TO_IP6),
+                EtherType::ARP => out.next(i, TO_ARP),
+                _ => out.drop_at(i, Reason::EthUnknownType),
+            }
+        }
+    }
+}
+
+/// Queues each packet on its `tx_port` for the worker to transmit.
+pub struct PortTx;
+
+impl Node for PortTx {
+    fn name(&self) -> &'static str {
+        "port-tx"
+    }
+    fn next_nodes(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
+        for (i, &id) in pkts.iter().enumerate() {
+            let port = cx.pool.get(id).meta.tx_port;
+            if cx.local.tx(port, id) {
+                out.consumed(i);
+            } else {
+                out.drop_at(i, Reason::TxFull);
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! ICMPv4 errors (RFC 792, RFC 1812 4.3.2): built in place in front of the
+//! packet that caused them, rate limited per worker, never sent about
+//! another error, a non-first fragment or a non-unicast packet.
+
+use crate::buffer::{PktId, FLAG_TTL_DONE};
+use crate::graph::{Ctx, Dispatch, Node, Reason};
+use crate::nodes::ip4::{martian_src, CODE_FRAG_NEEDED, ICMP_DEST_UNREACHABLE};
+use weir_packet::{Icmpv4Packet, IpProtocol, Ipv4Packet, Ipv4Repr};
+
+/// Largest ICMP error datagram (RFC 1812 4.3.2.3).
+const MAX_ERROR_LEN: usize = 576;
+const HDRS: usize = 20 + 8;
+
+pub struct Icmp4Error;
+
+/// True when the quoted packet must not get an error.
+fn suppressed(ip: &Ipv4Packet<&[u8]>) -> bool {
+    let src = u32::from_be_bytes(ip.src_bytes());
+    let dst = u32::from_be_bytes(ip.dst_bytes());
+    if martian_src(src) || dst >= 0xe000_0000 || ip.frag_offset() != 0 {
+        return true;
+    }
+    if ip.protocol() == IpProtocol::ICMP {
+        // Errors only about queries (echo, timestamp, ...), never errors.
+        return match Icmpv4Packet::new_checked(ip.payload()) {
+            Ok(icmp) => icmp.is_error(),
+            Err(_) => true,
+        };
+    }
+    false
+}
+
+impl Node for Icmp4Error {
+    fn name(&self) -> &'static str {
+        "icmp4-error"
+    }
+    fn next_nodes(&self) -> &'static [&'static str] {
+        &["ip4-lookup"]
+    }
+    fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
+        for (i, &id) in pkts.iter().enumerate() {
+            let b = cx.pool.get(id);
+            let l3 = b.meta.l3_offset as usize;
+            let (ty, code, param) = (b.meta.icmp_type, b.meta.icmp_code, b.meta.icmp_param);
+            let (orig_src, quoted) = match Ipv4Packet::new_checked(&b.data()[l3..]) {
+                Ok(ip) if !suppressed(&ip) => (
+                    ip.src_addr(),
+                    (ip.total_len() as usize).min(MAX_ERROR_LEN - HDRS),
+                ),
+                Ok(_) => {
+                    out.drop_at(i, Reason::IcmpErrorSuppressed);
+                    continue;
+                }
+                Err(_) => {
+                    out.drop_at(i, Reason::Ip4Malformed);
+                    continue;
+                }
+            };
+            let Some(src) = cx
+                .config
+                .port(b.meta.rx_port)
+                .and_then(|p| p.source4_for(orig_src))
+            else {
+                out.drop_at(i, Reason::IcmpErrorSuppressed);
+                continue;
+            };
+            if !cx.local.icmp_allow(cx.config, cx.now_ns) {
+                out.drop_at(i, Reason::IcmpErrorRateLimited);
+                continue;
+            }
+            let buf = cx.pool.get_mut(id);
+            // Make room for the new IP and ICMP headers in front of the
+            // quoted packet, which stays where it is.
+            if l3 < HDRS && !buf.prepend(HDRS - l3) {
+                out.drop_at(i, Reason::NoBuffer);
+                continue;
+            }
+            let start = l3.max(HDRS) - HDRS;
+            buf.meta.l3_offset = start as u16;
+            buf.meta.flags |= FLAG_TTL_DONE;
+            buf.set_len(start + HDRS + quoted);
+            let d = &mut buf.data_mut()[start..];
+            let repr = Ipv4Repr {
+                src,
+                dst: orig_src,
+                protocol: IpProtocol::ICMP,
+                ttl: 64,
+                dscp_ecn: 0xc0,
+                ident: 0,
+                dont_frag: false,
+                more_frags: false,
+                frag_offset: 0,
+                options: Vec::new(),
+                payload_len: 8 + quoted,
+            };
+            repr.emit(&mut Ipv4Packet::new_unchecked(&mut d[..]));
+            let mut icmp = Icmpv4Packet::new_unchecked(&mut d[20..]);
+            icmp.set_msg_type(ty);
+            icmp.set_code(code);
+            let rest = if ty == ICMP_DEST_UNREACHABLE && code == CODE_FRAG_NEEDED {
+                param as u32
+            } else {
+                0
+            };
+            icmp.set_rest_of_header(rest);
+            icmp.fill_checksum();
+            out.next(i, 0);
+        }
+    }
+}

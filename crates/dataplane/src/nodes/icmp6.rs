@@ -1,0 +1,108 @@
+//! ICMPv6 errors (RFC 4443 2.4): built in place in front of the packet that
+//! caused them, rate limited per worker, never about another ICMPv6 error or
+//! a packet from an unspecified or multicast source.
+
+use crate::buffer::{PktId, FLAG_TTL_DONE};
+use crate::graph::{Ctx, Dispatch, Node, Reason};
+use crate::nodes::ip6::ICMP6_PACKET_TOO_BIG;
+use weir_packet::{Icmpv6Packet, IpProtocol, Ipv6Packet, Ipv6Repr};
+
+/// An ICMPv6 error must fit the minimum IPv6 MTU.
+const MAX_ERROR_LEN: usize = 1280;
+const HDRS: usize = 40 + 8;
+
+pub struct Icmp6Error;
+
+fn suppressed(bytes: &[u8], ip: &Ipv6Packet<&[u8]>, ty: u8) -> bool {
+    let src = ip.src_addr();
+    if src.is_unspecified() || src.is_multicast() {
+        return true;
+    }
+    if ip.dst_addr().is_multicast() && ty != ICMP6_PACKET_TOO_BIG {
+        return true;
+    }
+    match ip.upper_layer() {
+        Ok(u) if u.protocol == IpProtocol::ICMPV6 => {
+            if u.fragment.is_some_and(|f| !f.is_first()) {
+                return true;
+            }
+            // Error messages have types below 128.
+            bytes.get(u.offset).is_none_or(|&t| t < 128)
+        }
+        Ok(_) => false,
+        Err(_) => true,
+    }
+}
+
+impl Node for Icmp6Error {
+    fn name(&self) -> &'static str {
+        "icmp6-error"
+    }
+    fn next_nodes(&self) -> &'static [&'static str] {
+        &["ip6-lookup"]
+    }
+    fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
+        for (i, &id) in pkts.iter().enumerate() {
+            let b = cx.pool.get(id);
+            let l3 = b.meta.l3_offset as usize;
+            let (ty, code, param) = (b.meta.icmp_type, b.meta.icmp_code, b.meta.icmp_param);
+            let bytes = &b.data()[l3..];
+            let (orig_src, quoted) = match Ipv6Packet::new_checked(bytes) {
+                Ok(ip) if !suppressed(bytes, &ip, ty) => (
+                    ip.src_addr(),
+                    (40 + ip.payload_len() as usize).min(MAX_ERROR_LEN - HDRS),
+                ),
+                Ok(_) => {
+                    out.drop_at(i, Reason::IcmpErrorSuppressed);
+                    continue;
+                }
+                Err(_) => {
+                    out.drop_at(i, Reason::Ip6Malformed);
+                    continue;
+                }
+            };
+            let Some(src) = cx
+                .config
+                .port(b.meta.rx_port)
+                .map(|p| p.source6_for(orig_src))
+            else {
+                out.drop_at(i, Reason::IcmpErrorSuppressed);
+                continue;
+            };
+            if !cx.local.icmp_allow(cx.config, cx.now_ns) {
+                out.drop_at(i, Reason::IcmpErrorRateLimited);
+                continue;
+            }
+            let buf = cx.pool.get_mut(id);
+            if l3 < HDRS && !buf.prepend(HDRS - l3) {
+                out.drop_at(i, Reason::NoBuffer);
+                continue;
+            }
+            let start = l3.max(HDRS) - HDRS;
+            buf.meta.l3_offset = start as u16;
+            buf.meta.flags |= FLAG_TTL_DONE;
+            buf.set_len(start + HDRS + quoted);
+            let d = &mut buf.data_mut()[start..];
+            let repr = Ipv6Repr {
+                src,
+                dst: orig_src,
+                next_header: IpProtocol::ICMPV6,
+                hop_limit: 64,
+                traffic_class: 0,
+                flow_label: 0,
+                payload_len: 8 + quoted,
+            };
+            repr.emit(&mut Ipv6Packet::new_unchecked(&mut d[..]));
+            let mut icmp = Icmpv6Packet::new_unchecked(&mut d[40..]);
+            icmp.set_msg_type(ty);
+            icmp.set_code(code);
+            icmp.set_rest_of_header(if ty == ICMP6_PACKET_TOO_BIG {
+                param as u32
+            } else {
+                0
+            });
+            icmp.fill_checksum(src, orig_src);
+            out.next(i, 0);
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! A worker: one thread, one core. It polls its rx queues, runs the graph
+//! over each batch and transmits, reading the configuration through one
+//! snapshot per batch. It talks to the control side only through bounded
+//! channels, and only for slow-path events (neighbours, held packets).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use weir_packet::MacAddr;
+
+use crate::buffer::{PktId, Pool};
+use crate::config::{Config, PortId, VrfId};
+use crate::driver::PortQueue;
+use crate::graph::{Ctx, Graph, NodeStats, Reason, BATCH, FRAME_CAP};
+use crate::snapshot::Reader;
+
+/// Slow-path events a worker hands to the control side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Punt {
+    /// A neighbour announced its link-layer address (ARP, NS or NA).
+    Neighbour {
+        port: PortId,
+        addr: IpAddr,
+        mac: MacAddr,
+    },
+    /// A packet waits for `addr` on `port` to resolve. `l3` is the packet
+    /// from its IP header on, already routed (TTL decremented).
+    Hold {
+        port: PortId,
+        addr: IpAddr,
+        vrf: VrfId,
+        l3: Vec<u8>,
+    },
+}
+
+/// Frames the control side asks a worker to send, already complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inject {
+    pub port: PortId,
+    pub frame: Vec<u8>,
+}
+
+/// Packets waiting for transmission on one port.
+pub struct TxFrame {
+    pub ids: Vec<PktId>,
+}
+
+/// Worker-local state the nodes use besides packets and the snapshot.
+pub struct WorkerLocal {
+    pub worker: usize,
+    /// Per-port transmit frames, flushed after each graph run.
+    pub tx: Vec<TxFrame>,
+    pub punt: Option<SyncSender<Punt>>,
+    icmp_tokens: f64,
+    icmp_refill_ns: u64,
+}
+
+impl WorkerLocal {
+    pub fn new(worker: usize, punt: Option<SyncSender<Punt>>) -> WorkerLocal {
+        WorkerLocal {
+            worker,
+            tx: Vec::new(),
+            punt,
+            icmp_tokens: 0.0,
+            icmp_refill_ns: 0,
+        }
+    }
+
+    /// Queue `pkt` for transmission on `port`. False if the port has no
+    /// queue on this worker or its frame is full.
+    #[inline(always)]
+    pub fn tx(&mut self, port: PortId, pkt: PktId) -> bool {
+        match self.tx.get_mut(port as usize) {
+            Some(f) if f.ids.len() < FRAME_CAP => {
+                f.ids.push(pkt);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Take one token from the ICMP error budget.
+    pub fn icmp_allow(&mut self, cfg: &Config, now_ns: u64) -> bool {
+        let lim = cfg.icmp_limit;
+        if self.icmp_refill_ns == 0 {
+            self.icmp_tokens = lim.burst as f64;
+        } else {
+            let dt = now_ns.saturating_sub(self.icmp_refill_ns) as f64 / 1e9;
+            self.icmp_tokens =
+                (self.icmp_tokens + dt * lim.per_second as f64).min(lim.burst as f64);
+        }
+        self.icmp_refill_ns = now_ns;
+        if self.icmp_tokens >= 1.0 {
+            self.icmp_tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Hand an event to the control side; false if there is none or it is
+    /// overwhelmed (the bounded channel is full).
+    pub fn punt(&mut self, p: Punt) -> bool {
+        match &self.punt {
+            Some(tx) => match tx.try_send(p) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+            },
+            None => false,
+        }
+    }
+}
+
+/// Counters a worker publishes for readers on other threads.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    pub nodes: Vec<(&'static str, NodeStats)>,
+    pub reasons: Vec<u64>,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub polls: u64,
+    pub idle_polls: u64,
+}
+
+impl WorkerStats {
+    /// Sum counters of several workers.
+    pub fn merge(all: &[WorkerStats]) -> WorkerStats {
+        let mut out = WorkerStats::default();
+        for w in all {
+            if out.nodes.is_empty() {
+                out.nodes = w.nodes.clone();
+                out.reasons = w.reasons.clone();
+            } else {
+                for (o, n) in out.nodes.iter_mut().zip(&w.nodes) {
+                    o.1.calls += n.1.calls;
+                    o.1.packets += n.1.packets;
+                    o.1.cycles += n.1.cycles;
+                }
+                for (o, r) in out.reasons.iter_mut().zip(&w.reasons) {
+                    *o += r;
+                }
+            }
+            out.rx_packets += w.rx_packets;
+            out.tx_packets += w.tx_packets;
+            out.polls += w.polls;
+            out.idle_polls += w.idle_polls;
+        }
+        out
+    }
+
+    pub fn reason(&self, r: Reason) -> u64 {
+        self.reasons.get(r as usize).copied().unwrap_or(0)
+    }
+
+    pub fn node(&self, name: &str) -> NodeStats {
+        self.nodes
+            .iter()
+            .find(|n| n.0 == name)
+            .map(|n| n.1)
+            .unwrap_or_default()
+    }
+}
+
+pub struct Queue {
+    pub port: PortId,
+    pub driver: Box<dyn PortQueue>,
+}
+
+pub struct Worker {
+    pub id: usize,
+    pub pool: Pool,
+    pub graph: Graph,
+    queues: Vec<Queue>,
+    /// For each port id, the index of its queue on this worker.
+    tx_index: Vec<Option<usize>>,
+    reader: Reader<Config>,
+    pub local: WorkerLocal,
+    inject: Option<Receiver<Inject>>,
+    input_node: usize,
+    rx_ids: [PktId; BATCH],
+    rx_packets: u64,
+    tx_packets: u64,
+    polls: u64,
+    idle_polls: u64,
+    epoch: Instant,
+    shared_stats: Arc<Mutex<WorkerStats>>,
+}
+
+impl Worker {
+    pub fn new(
+        id: usize,
+        graph: Graph,
+        pool: Pool,
+        reader: Reader<Config>,
+        queues: Vec<Queue>,
+        punt: Option<SyncSender<Punt>>,
+        inject: Option<Receiver<Inject>>,
+    ) -> Worker {
+        let input_node = graph
+            .node_index(crate::nodes::INPUT_NODE)
+            .expect("graph has an input node");
+        let max_port = queues
+            .iter()
+            .map(|q| q.port as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut tx_index = vec![None; max_port];
+        for (i, q) in queues.iter().enumerate() {
+            tx_index[q.port as usize] = Some(i);
+        }
+        let mut local = WorkerLocal::new(id, punt);
+        local.tx = (0..max_port)
+            .map(|_| TxFrame {
+                ids: Vec::with_capacity(FRAME_CAP),
+            })
+            .collect();
+        Worker {
+            id,
+            pool,
+            graph,
+            queues,
+            tx_index,
+            reader,
+            local,
+            inject,
+            input_node,
+            rx_ids: [0; BATCH],
+            rx_packets: 0,
+            tx_packets: 0,
+            polls: 0,
+            idle_polls: 0,
+            epoch: Instant::now(),
+            shared_stats: Arc::new(Mutex::new(WorkerStats::default())),
+        }
+    }
+
+    /// A handle other threads read this worker's counters through.
+    pub fn stats_handle(&self) -> Arc<Mutex<WorkerStats>> {
+        self.shared_stats.clone()
+    }
+
+    pub fn stats(&self) -> WorkerStats {
+        WorkerStats {
+            nodes: self.graph.stats(),
+            reasons: self.graph.reasons().to_vec(),
+            rx_packets: self.rx_packets,
+            tx_packets: self.tx_packets,
+            polls: self.polls,
+            idle_polls: self.idle_polls,
+        }
+    }
+
+    fn publish_stats(&self) {
+        if let Ok(mut s) = self.shared_stats.try_lock() {
+            *s = self.stats();
+        }
+    }
+
+    /// One round: injected frames, then one batch from each rx queue through
+    /// the graph, then transmit. Returns the number of packets received.
+    pub fn poll(&mut self) -> usize {
+        self.polls += 1;
+        let now_ns = self.epoch.elapsed().as_nanos() as u64;
+        self.send_injected();
+        let mut total = 0;
+        for qi in 0..self.queues.len() {
+            let port = self.queues[qi].port;
+            let n = self.queues[qi]
+                .driver
+                .rx_burst(&mut self.pool, &mut self.rx_ids);
+            if n == 0 {
+                continue;
+            }
+            total += n;
+            for &id in &self.rx_ids[..n] {
+                self.pool.get_mut(id).meta.rx_port = port;
+            }
+            self.graph
+                .enqueue_batch(self.input_node, &self.rx_ids[..n], &mut self.pool);
+            // One snapshot per batch.
+            let snap = self.reader.load();
+            let mut cx = Ctx {
+                pool: &mut self.pool,
+                config: &snap,
+                now_ns,
+                local: &mut self.local,
+            };
+            self.graph.run(&mut cx);
+            drop(snap);
+            self.flush_tx();
+        }
+        self.rx_packets += total as u64;
+        if total == 0 {
+            self.idle_polls += 1;
+        }
+        total
+    }
+
+    fn send_injected(&mut self) {
+        let Some(rx) = &self.inject else { return };
+        for _ in 0..BATCH {
+            let Ok(inj) = rx.try_recv() else { break };
+            let Some(id) = self.pool.alloc() else {
+                self.graph.count(Reason::NoBuffer, 1);
+                break;
+            };
+            self.pool.get_mut(id).fill(&inj.frame);
+            if !self.local.tx(inj.port, id) {
+                self.graph.count(Reason::TxFull, 1);
+                self.pool.free(id);
+            }
+        }
+        self.flush_tx();
+    }
+
+    fn flush_tx(&mut self) {
+        for port in 0..self.local.tx.len() {
+            if self.local.tx[port].ids.is_empty() {
+                continue;
+            }
+            let ids = &self.local.tx[port].ids;
+            match self.tx_index[port] {
+                Some(qi) => {
+                    let sent = self.queues[qi].driver.tx_burst(&mut self.pool, ids);
+                    self.tx_packets += sent as u64;
+                }
+                None => {
+                    self.graph.count(Reason::TxFull, ids.len() as u64);
+                    self.pool.free_all(ids);
+                }
+            }
+            self.local.tx[port].ids.clear();
+        }
+    }
+
+    /// Poll until `stop` is set. Busy while traffic flows; after a run of
+    /// empty polls, sleeps a little between polls so an idle worker does not
+    /// burn its core.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        let mut empty = 0u32;
+        let mut last_pub = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if self.poll() > 0 {
+                empty = 0;
+            } else {
+                empty = empty.saturating_add(1);
+                if empty > 1024 {
+                    std::thread::sleep(Duration::from_micros(if empty > 8192 { 1000 } else { 50 }));
+                }
+            }
+            if last_pub.elapsed() > Duration::from_millis(100) {
+                self.publish_stats();
+                last_pub = Instant::now();
+            }
+        }
+        self.publish_stats();
+    }
+}

@@ -1,0 +1,720 @@
+//! IPv6 longest-prefix match: direct pointing on the top 16 bits, then a
+//! poptrie (Asai & Ohara, SIGCOMM 2015) of 6-bit-stride compressed nodes.
+//!
+//! * `top[a >> 112]` is either a leaf (`0` = default, `value + 1`) or
+//!   `NODE | index` of the root node of that /16's subtree.
+//! * A node covers 6 address bits (the last level reads bits 124..128 padded
+//!   with zeros). `vector` has a bit per position that continues in a child
+//!   node; children are contiguous from `base1`, so child `i` is
+//!   `base1 + popcnt(vector & mask(i)) - 1`. Leaf positions are compressed:
+//!   `leafvec` marks where a run of equal leaves starts and the leaf is
+//!   `leaves[base0 + popcnt(leafvec & mask(i)) - 1]`. A node is 24 bytes.
+//! * Control side: all prefixes in a `BTreeMap<(addr, len), value>`, the
+//!   covering <= /16 prefix of each top slot, and per-size free lists for the
+//!   node and leaf blocks. An update of a prefix longer than /16 rebuilds only
+//!   the subtree under the deepest existing node whose region contains it
+//!   (found with one walk and one B-tree range scan), in place; a /16-or-
+//!   shorter prefix rewrites the top slots it spans.
+
+use std::collections::BTreeMap;
+
+use crate::gen::mask6;
+use crate::{check, prefetch, FibError, NO_ROUTE};
+
+const NODE: u32 = 1 << 31;
+const TOP: usize = 1 << 16;
+const TOP_BITS: u32 = 16;
+const STRIDE: u32 = 6;
+/// Addresses walked together by `lookup_batch`.
+const LANES: usize = 16;
+
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+#[repr(C)]
+struct Node {
+    vector: u64,
+    leafvec: u64,
+    base0: u32,
+    base1: u32,
+}
+
+/// Six bits of `a` starting at bit `off` (from the top); bits past 128 are 0.
+#[inline(always)]
+fn chunk(a: u128, off: u32) -> u32 {
+    ((a << off) >> (128 - STRIDE)) as u32
+}
+
+/// Mask of positions `0..=v`.
+#[inline(always)]
+fn upto(v: u32) -> u64 {
+    u64::MAX >> (63 - v)
+}
+
+/// IPv6 LPM table. See the module docs.
+#[derive(Clone)]
+pub struct Lpm6 {
+    top: Vec<u32>,
+    /// Length of the longest <= /16 prefix covering each top slot (0: none).
+    top_depth: Vec<u8>,
+    /// Leaf entry of that prefix (0: default).
+    top_base: Vec<u32>,
+    nodes: Vec<Node>,
+    leaves: Vec<u32>,
+    /// Free blocks of nodes / leaves, indexed by block size (1..=64).
+    free_nodes: Vec<Vec<u32>>,
+    free_leaves: Vec<Vec<u32>>,
+    live_nodes: usize,
+    live_leaves: usize,
+    default: u32,
+    routes: BTreeMap<(u128, u8), u32>,
+    len_count: Vec<u32>,
+    popcnt: bool,
+}
+
+impl Default for Lpm6 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Lpm6 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lpm6")
+            .field("len", &self.routes.len())
+            .field("nodes", &self.live_nodes)
+            .field("leaves", &self.live_leaves)
+            .field("memory_bytes", &self.memory_bytes())
+            .finish()
+    }
+}
+
+impl Lpm6 {
+    /// Creates an empty table (about 576 KiB for the top level).
+    pub fn new() -> Self {
+        Lpm6 {
+            top: vec![0; TOP],
+            top_depth: vec![0; TOP],
+            top_base: vec![0; TOP],
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+            free_nodes: vec![Vec::new(); 65],
+            free_leaves: vec![Vec::new(); 65],
+            live_nodes: 0,
+            live_leaves: 0,
+            default: NO_ROUTE,
+            routes: BTreeMap::new(),
+            len_count: vec![0; 129],
+            popcnt: has_popcnt(),
+        }
+    }
+
+    /// Number of prefixes stored (including a ::/0 default).
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// True if no prefix is stored.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Inserts or replaces `addr/len -> value`. Host bits of `addr` are
+    /// ignored. Returns the previous value of exactly this prefix.
+    ///
+    /// Errors: `len > 128`, `value >= 2^30`.
+    pub fn insert(&mut self, addr: u128, len: u8, value: u32) -> Result<Option<u32>, FibError> {
+        check(len, 128, value)?;
+        let addr = addr & mask6(len);
+        let old = self.routes.insert((addr, len), value);
+        if old.is_none() {
+            self.len_count[len as usize] += 1;
+        }
+        if old == Some(value) {
+            return Ok(old);
+        }
+        if len == 0 {
+            self.default = value;
+        } else if len as u32 <= TOP_BITS {
+            let lo = (addr >> 112) as usize;
+            for slot in lo..lo + (1usize << (TOP_BITS - len as u32)) {
+                if self.top_depth[slot] <= len {
+                    self.set_slot_base(slot, value + 1, len);
+                }
+            }
+        } else {
+            self.refresh(addr, len);
+        }
+        Ok(old)
+    }
+
+    /// Removes exactly `addr/len` (host bits ignored); returns its value.
+    pub fn remove(&mut self, addr: u128, len: u8) -> Option<u32> {
+        if len > 128 {
+            return None;
+        }
+        let addr = addr & mask6(len);
+        let old = self.routes.remove(&(addr, len))?;
+        self.len_count[len as usize] -= 1;
+        if len == 0 {
+            self.default = NO_ROUTE;
+        } else if len as u32 <= TOP_BITS {
+            let (rent, rlen) = self.covering_short(addr, len);
+            let lo = (addr >> 112) as usize;
+            for slot in lo..lo + (1usize << (TOP_BITS - len as u32)) {
+                if self.top_depth[slot] == len {
+                    self.set_slot_base(slot, rent, rlen);
+                }
+            }
+        } else {
+            self.refresh(addr, len);
+        }
+        Some(old)
+    }
+
+    /// Value of exactly `addr/len` (host bits ignored), if present.
+    pub fn get(&self, addr: u128, len: u8) -> Option<u32> {
+        if len > 128 {
+            return None;
+        }
+        self.routes.get(&(addr & mask6(len), len)).copied()
+    }
+
+    /// Iterates over all `(addr, len, value)` in address order.
+    pub fn iter(&self) -> impl Iterator<Item = (u128, u8, u32)> + '_ {
+        self.routes.iter().map(|(&(a, l), &v)| (a, l, v))
+    }
+
+    /// Bytes allocated: lookup structures plus an estimate of the
+    /// control-side B-tree.
+    pub fn memory_bytes(&self) -> usize {
+        self.dataplane_bytes()
+            + self.top_depth.capacity()
+            + self.top_base.capacity() * 4
+            + self.routes.len() * 48
+            + self
+                .free_nodes
+                .iter()
+                .chain(&self.free_leaves)
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
+    }
+
+    /// Bytes read by lookups: top level, nodes and leaves.
+    pub fn dataplane_bytes(&self) -> usize {
+        self.top.capacity() * 4
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.leaves.capacity() * 4
+    }
+
+    /// Trie nodes in use.
+    pub fn node_count(&self) -> usize {
+        self.live_nodes
+    }
+
+    /// Leaf slots in use.
+    pub fn leaf_count(&self) -> usize {
+        self.live_leaves
+    }
+
+    /// Longest-prefix match; [`NO_ROUTE`] if nothing matches.
+    #[inline]
+    pub fn lookup(&self, addr: u128) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        if self.popcnt {
+            // SAFETY: the CPU supports popcnt (checked at construction).
+            return unsafe { self.lookup_popcnt(addr) };
+        }
+        self.lookup_generic(addr)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    unsafe fn lookup_popcnt(&self, addr: u128) -> u32 {
+        self.lookup_generic(addr)
+    }
+
+    #[inline(always)]
+    fn lookup_generic(&self, addr: u128) -> u32 {
+        let mut e = self.top[(addr >> 112) as usize];
+        if e & NODE != 0 {
+            let mut n = self.nodes[(e & !NODE) as usize];
+            let mut off = TOP_BITS;
+            loop {
+                let v = chunk(addr, off);
+                let m = upto(v);
+                if n.vector >> v & 1 != 0 {
+                    let i = n.base1 + (n.vector & m).count_ones() - 1;
+                    n = self.nodes[i as usize];
+                    off += STRIDE;
+                } else {
+                    let i = n.base0 + (n.leafvec & m).count_ones() - 1;
+                    e = self.leaves[i as usize];
+                    break;
+                }
+            }
+        }
+        self.decode(e)
+    }
+
+    #[inline(always)]
+    fn decode(&self, e: u32) -> u32 {
+        if e == 0 {
+            self.default
+        } else {
+            e - 1
+        }
+    }
+
+    /// Looks up `addrs[i]` into `out[i]`. Walks groups of 16 addresses level
+    /// by level, prefetching each lane's next node so misses overlap.
+    ///
+    /// Panics if `out` is shorter than `addrs`.
+    pub fn lookup_batch(&self, addrs: &[u128], out: &mut [u32]) {
+        assert!(out.len() >= addrs.len(), "output slice too short");
+        #[cfg(target_arch = "x86_64")]
+        if self.popcnt {
+            // SAFETY: the CPU supports popcnt (checked at construction).
+            unsafe { self.batch_popcnt(addrs, out) };
+            return;
+        }
+        self.batch_generic(addrs, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    unsafe fn batch_popcnt(&self, addrs: &[u128], out: &mut [u32]) {
+        self.batch_generic(addrs, out)
+    }
+
+    #[inline(always)]
+    fn batch_generic(&self, addrs: &[u128], out: &mut [u32]) {
+        for (a, o) in addrs.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            self.batch_chunk(a, o);
+        }
+    }
+
+    #[inline(always)]
+    fn batch_chunk(&self, a: &[u128], out: &mut [u32]) {
+        let n = a.len().min(LANES);
+        let nodes = self.nodes.as_ptr();
+        let mut cur = [0u32; LANES];
+        let mut active: u32 = 0;
+        for i in 0..n {
+            let e = self.top[(a[i] >> 112) as usize];
+            if e & NODE != 0 {
+                cur[i] = e & !NODE;
+                active |= 1 << i;
+                prefetch(nodes.wrapping_add(cur[i] as usize));
+            } else {
+                out[i] = self.decode(e);
+            }
+        }
+        let mut leafy = active;
+        let mut off = TOP_BITS;
+        while active != 0 {
+            let mut m = active;
+            while m != 0 {
+                let i = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let nd = self.nodes[cur[i] as usize];
+                let v = chunk(a[i], off);
+                let mk = upto(v);
+                if nd.vector >> v & 1 != 0 {
+                    let c = nd.base1 + (nd.vector & mk).count_ones() - 1;
+                    cur[i] = c;
+                    prefetch(nodes.wrapping_add(c as usize));
+                } else {
+                    let l = nd.base0 + (nd.leafvec & mk).count_ones() - 1;
+                    cur[i] = l;
+                    prefetch(self.leaves.as_ptr().wrapping_add(l as usize));
+                    active &= !(1 << i);
+                }
+            }
+            off += STRIDE;
+        }
+        while leafy != 0 {
+            let i = leafy.trailing_zeros() as usize;
+            leafy &= leafy - 1;
+            out[i] = self.decode(self.leaves[cur[i] as usize]);
+        }
+    }
+
+    // ---------------------------------------------------------------- update
+
+    /// Sets the covering short prefix of a top slot and refreshes the slot.
+    fn set_slot_base(&mut self, slot: usize, ent: u32, depth: u8) {
+        self.top_depth[slot] = depth;
+        self.top_base[slot] = ent;
+        let e = self.top[slot];
+        if e & NODE != 0 {
+            self.rebuild(e & !NODE, (slot as u128) << 112, TOP_BITS);
+        } else {
+            self.top[slot] = ent;
+        }
+    }
+
+    /// Leaf entry and length of the longest prefix of length `1..len` covering
+    /// `addr` (`(0, 0)` if none).
+    fn covering_short(&self, addr: u128, len: u8) -> (u32, u8) {
+        for l in (1..len).rev() {
+            if self.len_count[l as usize] == 0 {
+                continue;
+            }
+            if let Some(&v) = self.routes.get(&(addr & mask6(l), l)) {
+                return (v + 1, l);
+            }
+        }
+        (0, 0)
+    }
+
+    /// Leaf entry inherited by the node at `off` covering `addr`: the longest
+    /// prefix of length `17..=off` covering it, else the slot's base.
+    fn inherited(&self, addr: u128, off: u32) -> u32 {
+        for l in (TOP_BITS + 1..=off).rev() {
+            if self.len_count[l as usize] == 0 {
+                continue;
+            }
+            if let Some(&v) = self.routes.get(&(addr & mask6(l as u8), l as u8)) {
+                return v + 1;
+            }
+        }
+        self.top_base[(addr >> 112) as usize]
+    }
+
+    /// Prefixes strictly inside the region `addr/off` (length > off), sorted,
+    /// with values encoded as leaf entries.
+    fn region(&self, addr: u128, off: u32) -> Vec<(u128, u8, u32)> {
+        let start = addr & mask6(off as u8);
+        let end = start | !mask6(off as u8);
+        self.routes
+            .range((start, off as u8 + 1)..=(end, 128))
+            .map(|(&(a, l), &v)| (a, l, v + 1))
+            .collect()
+    }
+
+    fn region_nonempty(&self, addr: u128, off: u32) -> bool {
+        let start = addr & mask6(off as u8);
+        let end = start | !mask6(off as u8);
+        self.routes
+            .range((start, off as u8 + 1)..=(end, 128))
+            .next()
+            .is_some()
+    }
+
+    /// Re-derives the trie after the prefix `addr/len` (longer than /16)
+    /// was inserted, replaced or removed (the control record is already
+    /// updated). Touches only the deepest node containing the prefix, and
+    /// rebuilds only subtrees under positions the prefix covers.
+    fn refresh(&mut self, addr: u128, len: u8) {
+        let slot = (addr >> 112) as usize;
+        let e = self.top[slot];
+        if e & NODE == 0 {
+            if self.region_nonempty(addr, TOP_BITS) {
+                let root = self.alloc_nodes(1);
+                self.nodes[root as usize] = Node::default();
+                self.rebuild(root, addr, TOP_BITS);
+                self.top[slot] = NODE | root;
+            }
+            return;
+        }
+        let mut path = [(0u32, 0u32); 20];
+        let mut depth = 0;
+        let mut idx = e & !NODE;
+        let mut off = TOP_BITS;
+        loop {
+            path[depth] = (idx, off);
+            depth += 1;
+            if len as u32 <= off + STRIDE {
+                break;
+            }
+            let n = self.nodes[idx as usize];
+            let v = chunk(addr, off);
+            if n.vector >> v & 1 == 0 {
+                break;
+            }
+            idx = n.base1 + (n.vector & upto(v)).count_ones() - 1;
+            off += STRIDE;
+        }
+        let (idx, off) = path[depth - 1];
+        if len as u32 > off + STRIDE {
+            // Insert below a leaf position: give the node a new child there.
+            let c = chunk(addr, off);
+            self.update_node(idx, addr, off, c, c + 1);
+            return;
+        }
+        // The prefix lies in this node's leaf positions.
+        let c = chunk(addr, off);
+        let span = 1u32 << (off + STRIDE - len as u32);
+        if self.region_nonempty(addr, off) {
+            self.update_node(idx, addr, off, c, c + span);
+            return;
+        }
+        // After a removal the node's region is empty: drop it (and any
+        // ancestors that become empty) from the deepest non-empty ancestor.
+        for k in (0..depth - 1).rev() {
+            let (pidx, poff) = path[k];
+            if self.region_nonempty(addr, poff) {
+                let c = chunk(addr, poff);
+                self.update_node(pidx, addr, poff, c, c + 1);
+                return;
+            }
+        }
+        // Nothing longer than /16 left in this slot.
+        let root = e & !NODE;
+        self.free_contents(root);
+        self.free_nodes[1].push(root);
+        self.live_nodes -= 1;
+        self.top[slot] = self.top_base[slot];
+    }
+
+    /// Recomputes positions `lo..hi` of node `idx` (region `addr/off`):
+    /// their leaves, whether they have a child, and the children's subtrees.
+    /// Other children are kept (moved shallowly if the block changes).
+    fn update_node(&mut self, idx: u32, addr: u128, off: u32, lo: u32, hi: u32) {
+        let n = self.nodes[idx as usize];
+        let start = addr & mask6(off as u8);
+        let end = off + STRIDE;
+        // Current leaves, expanded.
+        let mut leaf = [0u32; 64];
+        {
+            let mut r = 0u32;
+            for (p, slot) in leaf.iter_mut().enumerate() {
+                if n.vector >> p & 1 == 0 {
+                    if n.leafvec >> p & 1 != 0 {
+                        r += 1;
+                    }
+                    if r > 0 {
+                        *slot = self.leaves[(n.base0 + r - 1) as usize];
+                    }
+                }
+            }
+        }
+        let inh = self.inherited(addr, off);
+        let pos_addr = |p: u32| -> u128 {
+            if end <= 128 {
+                start | (p as u128) << (128 - end)
+            } else {
+                start | (p >> (end - 128)) as u128
+            }
+        };
+        let mut vector = n.vector;
+        for p in lo..hi {
+            let a = pos_addr(p);
+            let mut v = inh;
+            for l in (off + 1..=end.min(128)).rev() {
+                if self.len_count[l as usize] == 0 {
+                    continue;
+                }
+                if let Some(&x) = self.routes.get(&(a & mask6(l as u8), l as u8)) {
+                    v = x + 1;
+                    break;
+                }
+            }
+            leaf[p as usize] = v;
+            if end < 128 && self.region_nonempty(a, end) {
+                vector |= 1 << p;
+            } else {
+                vector &= !(1 << p);
+            }
+        }
+        let range = upto(hi - 1) & !(if lo == 0 { 0 } else { upto(lo - 1) });
+        // Children.
+        let k_old = n.vector.count_ones() as usize;
+        let k_new = vector.count_ones() as usize;
+        let base1 = if vector == n.vector {
+            n.base1
+        } else {
+            let b = if k_new > 0 {
+                self.alloc_nodes(k_new)
+            } else {
+                0
+            };
+            let mut j_new = 0;
+            let mut j_old = 0;
+            for p in 0..64u32 {
+                let had = n.vector >> p & 1 != 0;
+                let has = vector >> p & 1 != 0;
+                if had && has {
+                    self.nodes[(b + j_new) as usize] = self.nodes[(n.base1 + j_old) as usize];
+                } else if had {
+                    self.free_contents(n.base1 + j_old);
+                } else if has {
+                    self.nodes[(b + j_new) as usize] = Node::default();
+                }
+                j_old += had as u32;
+                j_new += has as u32;
+            }
+            if k_old > 0 {
+                self.free_nodes[k_old].push(n.base1);
+                self.live_nodes -= k_old;
+            }
+            b
+        };
+        // Leaves.
+        let (leafvec, vals, nl) = encode_leaves(vector, &leaf);
+        let m_old = n.leafvec.count_ones() as usize;
+        let base0 = if nl == m_old && nl > 0 {
+            n.base0
+        } else {
+            if m_old > 0 {
+                self.free_leaves[m_old].push(n.base0);
+                self.live_leaves -= m_old;
+            }
+            if nl > 0 {
+                self.alloc_leaves(nl)
+            } else {
+                0
+            }
+        };
+        self.leaves[base0 as usize..base0 as usize + nl].copy_from_slice(&vals[..nl]);
+        self.nodes[idx as usize] = Node {
+            vector,
+            leafvec,
+            base0,
+            base1,
+        };
+        // Rebuild the children under the changed positions.
+        let mut m = vector & range;
+        while m != 0 {
+            let p = m.trailing_zeros();
+            m &= m - 1;
+            let child = base1 + (vector & upto(p)).count_ones() - 1;
+            self.rebuild(child, pos_addr(p), end);
+        }
+    }
+
+    /// Rebuilds node `idx` (covering `addr/off`) and its subtree in place.
+    fn rebuild(&mut self, idx: u32, addr: u128, off: u32) {
+        let inh = self.inherited(addr, off);
+        self.free_contents(idx);
+        let pfx = self.region(addr, off);
+        self.build_node(idx, off, inh, &pfx);
+    }
+
+    /// Builds node `idx` at bit offset `off` from `pfx` (all longer than
+    /// `off`, inside the node's region, sorted by (addr, len)).
+    fn build_node(&mut self, idx: u32, off: u32, inh: u32, pfx: &[(u128, u8, u32)]) {
+        let end = off + STRIDE;
+        let mut leaf = [inh; 64];
+        let mut vector = 0u64;
+        let mut kids = [(0u8, 0u32, 0u32); 64];
+        let mut nk = 0;
+        let mut i = 0;
+        while i < pfx.len() {
+            let (a, l, v) = pfx[i];
+            let c = chunk(a, off) as usize;
+            if l as u32 <= end {
+                // Covering prefixes sort before the prefixes they contain,
+                // so more specific ones overwrite.
+                let span = 1usize << (end - l as u32);
+                leaf[c..c + span].fill(v);
+                i += 1;
+            } else {
+                let s = i;
+                while i < pfx.len() && chunk(pfx[i].0, off) as usize == c {
+                    debug_assert!(pfx[i].1 as u32 > end);
+                    i += 1;
+                }
+                kids[nk] = (c as u8, s as u32, i as u32);
+                nk += 1;
+                vector |= 1 << c;
+            }
+        }
+        let (leafvec, vals, nl) = encode_leaves(vector, &leaf);
+        let base0 = if nl > 0 {
+            let b = self.alloc_leaves(nl);
+            self.leaves[b as usize..b as usize + nl].copy_from_slice(&vals[..nl]);
+            b
+        } else {
+            0
+        };
+        let base1 = if nk > 0 { self.alloc_nodes(nk) } else { 0 };
+        self.nodes[idx as usize] = Node {
+            vector,
+            leafvec,
+            base0,
+            base1,
+        };
+        for (j, &(c, s, e)) in kids[..nk].iter().enumerate() {
+            self.build_node(
+                base1 + j as u32,
+                end,
+                leaf[c as usize],
+                &pfx[s as usize..e as usize],
+            );
+        }
+    }
+
+    /// Frees the children and leaves of node `idx` (recursively), not the
+    /// node itself.
+    fn free_contents(&mut self, idx: u32) {
+        let n = self.nodes[idx as usize];
+        let k = n.vector.count_ones() as usize;
+        let m = n.leafvec.count_ones() as usize;
+        for j in 0..k as u32 {
+            self.free_contents(n.base1 + j);
+        }
+        if k > 0 {
+            self.free_nodes[k].push(n.base1);
+            self.live_nodes -= k;
+        }
+        if m > 0 {
+            self.free_leaves[m].push(n.base0);
+            self.live_leaves -= m;
+        }
+        self.nodes[idx as usize] = Node::default();
+    }
+
+    fn alloc_nodes(&mut self, k: usize) -> u32 {
+        self.live_nodes += k;
+        match self.free_nodes[k].pop() {
+            Some(b) => b,
+            None => {
+                let b = self.nodes.len();
+                assert!(b + k < NODE as usize, "Lpm6 node space exhausted");
+                self.nodes.resize(b + k, Node::default());
+                b as u32
+            }
+        }
+    }
+
+    fn alloc_leaves(&mut self, m: usize) -> u32 {
+        self.live_leaves += m;
+        match self.free_leaves[m].pop() {
+            Some(b) => b,
+            None => {
+                let b = self.leaves.len();
+                self.leaves.resize(b + m, 0);
+                b as u32
+            }
+        }
+    }
+}
+
+/// Compresses the leaf positions (those not in `vector`) into runs of equal
+/// values: returns `leafvec`, the run values and their count.
+fn encode_leaves(vector: u64, leaf: &[u32; 64]) -> (u64, [u32; 64], usize) {
+    let mut leafvec = 0u64;
+    let mut vals = [0u32; 64];
+    let mut nl = 0;
+    let mut last = None;
+    for (p, &x) in leaf.iter().enumerate() {
+        if vector >> p & 1 == 0 && last != Some(x) {
+            leafvec |= 1 << p;
+            vals[nl] = x;
+            nl += 1;
+            last = Some(x);
+        }
+    }
+    (leafvec, vals, nl)
+}
+
+fn has_popcnt() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("popcnt")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

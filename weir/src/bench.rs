@@ -1,0 +1,282 @@
+//! `weir bench`: throughput of the whole graph on one core, memory driver rx
+//! to tx, and LPM lookups against a reference trie in the same run. One JSON
+//! object per line with `--json`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Instant;
+
+use ipnet::IpNet;
+use serde::Serialize;
+use weir_dataplane::driver::memory::MemoryCounters;
+use weir_dataplane::frames::{self, V4};
+use weir_dataplane::worker::Queue;
+use weir_dataplane::{prefetch, Control, MemoryQueue, PortQueue, RouteTarget, Worker};
+use weir_fib::gen;
+use weir_packet::MacAddr;
+
+pub const SCENARIOS: &[&str] = &[
+    "ipv4-fwd-1route",
+    "ipv4-fwd-1m-routes",
+    "ipv6-fwd-100k-routes",
+    "lpm-ipv4-1m",
+];
+
+const GW0: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x10]);
+const GW1: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x11]);
+const SRC_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0xaa, 1]);
+/// Next-hop routers behind port 1 that the routes are spread over.
+const NEXT_HOPS: u32 = 16;
+
+#[derive(Serialize, Default)]
+pub struct Result {
+    pub scenario: String,
+    pub packets: u64,
+    pub seconds: f64,
+    pub mpps: f64,
+    pub ns_per_packet: f64,
+    pub cycles_per_packet: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_install_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mlookups: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_mlookups: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<f64>,
+}
+
+pub struct Options {
+    /// Packets pushed through the graph per measured scenario.
+    pub packets: u64,
+    pub core: Option<usize>,
+}
+
+pub fn run(name: &str, opts: &Options) -> std::result::Result<Result, String> {
+    if let Some(c) = opts.core {
+        weir_dataplane::pin_to_core(c);
+    }
+    match name {
+        "ipv4-fwd-1route" => Ok(fwd_v4(name, 0, opts)),
+        "ipv4-fwd-1m-routes" => Ok(fwd_v4(name, 1_000_000, opts)),
+        "ipv6-fwd-100k-routes" => Ok(fwd_v6(name, 100_000, opts)),
+        "lpm-ipv4-1m" => Ok(lpm4(name)),
+        _ => Err(format!(
+            "unknown scenario {name:?}; known: {}",
+            SCENARIOS.join(", ")
+        )),
+    }
+}
+
+/// Two ports: traffic in on p0, out on p1 towards NEXT_HOPS routers.
+fn control() -> Control {
+    let mut c = Control::new();
+    c.add_port(0, "p0", GW0, 1500, 0).unwrap();
+    c.add_port(1, "p1", GW1, 1500, 0).unwrap();
+    c.add_address(0, "10.0.0.1/24".parse().unwrap()).unwrap();
+    c.add_address(1, "100.64.0.1/16".parse().unwrap()).unwrap();
+    c.add_address(0, "2001:db8::1/64".parse().unwrap()).unwrap();
+    c.add_address(1, "2001:db8:ffff::1/64".parse().unwrap())
+        .unwrap();
+    for i in 0..NEXT_HOPS {
+        let mac = MacAddr([2, 0, 0, 1, 0, i as u8]);
+        c.set_static_neighbour(1, IpAddr::V4(gw4(i)), mac);
+        c.set_static_neighbour(1, IpAddr::V6(gw6(i)), mac);
+    }
+    c.commit();
+    c
+}
+
+fn gw4(i: u32) -> Ipv4Addr {
+    Ipv4Addr::new(100, 64, 1, 1 + i as u8)
+}
+
+fn gw6(i: u32) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0x100 + i as u16)
+}
+
+fn via(gw: IpAddr) -> RouteTarget {
+    RouteTarget::Via {
+        gateway: gw,
+        port: Some(1),
+    }
+}
+
+/// Drive one worker on this thread until `packets` have gone through.
+fn drive(
+    name: &str,
+    control: Control,
+    frames: Vec<Vec<u8>>,
+    opts: &Options,
+) -> (Result, std::sync::Arc<MemoryCounters>) {
+    let (rxq, _) = MemoryQueue::replay(frames);
+    let (txq, tx) = MemoryQueue::sink();
+    let queues = vec![
+        Queue {
+            port: 0,
+            driver: Box::new(rxq) as Box<dyn PortQueue>,
+        },
+        Queue {
+            port: 1,
+            driver: Box::new(txq),
+        },
+    ];
+    let mut w = Worker::new(
+        0,
+        weir_dataplane::nodes::graph(),
+        weir_dataplane::Pool::new(weir_dataplane::POOL_SIZE),
+        control.reader(),
+        queues,
+        None,
+        None,
+    );
+    // Warm up caches, page tables and branch predictors.
+    let mut n = 0;
+    while n < opts.packets / 10 {
+        n += w.poll() as u64;
+    }
+    let tx0 = tx.tx_packets.load(std::sync::atomic::Ordering::Relaxed);
+    let mut done = 0u64;
+    let t0 = Instant::now();
+    let c0 = prefetch::cycles();
+    while done < opts.packets {
+        done += w.poll() as u64;
+    }
+    let cycles = prefetch::cycles() - c0;
+    let secs = t0.elapsed().as_secs_f64();
+    let forwarded = tx.tx_packets.load(std::sync::atomic::Ordering::Relaxed) - tx0;
+    drop(control);
+    (
+        Result {
+            scenario: name.to_string(),
+            packets: done,
+            seconds: secs,
+            mpps: done as f64 / secs / 1e6,
+            ns_per_packet: secs * 1e9 / done as f64,
+            cycles_per_packet: cycles as f64 / done as f64,
+            forwarded: Some(forwarded),
+            ..Default::default()
+        },
+        tx,
+    )
+}
+
+fn fwd_v4(name: &str, routes: usize, opts: &Options) -> Result {
+    let mut c = control();
+    let t = Instant::now();
+    let dsts: Vec<u32> = if routes == 0 {
+        c.add_route(0, "0.0.0.0/0".parse().unwrap(), via(IpAddr::V4(gw4(0))))
+            .unwrap();
+        // 1024 flows to one route.
+        (0..1024u32).map(|i| 0x1000_0000 + i).collect()
+    } else {
+        let prefixes = gen::ipv4_prefixes(routes, 42);
+        for (i, (a, l)) in prefixes.iter().enumerate() {
+            let p = IpNet::new(IpAddr::V4(Ipv4Addr::from(*a)), *l).unwrap();
+            let gw = gw4(i as u32 % NEXT_HOPS);
+            // Skip the two subnets of the bench's own ports.
+            if p.contains(&IpAddr::V4(gw)) || p.contains(&"10.0.0.2".parse::<IpAddr>().unwrap()) {
+                continue;
+            }
+            c.add_route(0, p, via(IpAddr::V4(gw))).unwrap();
+        }
+        c.add_route(0, "0.0.0.0/0".parse().unwrap(), via(IpAddr::V4(gw4(0))))
+            .unwrap();
+        // Random destinations inside the table's prefixes.
+        gen::addrs_in_prefixes_v4(&prefixes, 65536, 7)
+    };
+    c.commit();
+    let install = t.elapsed().as_secs_f64();
+    let frames: Vec<Vec<u8>> = dsts
+        .iter()
+        .map(|d| {
+            let ip = V4::new(Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::from(*d));
+            frames::udp4(GW0, SRC_MAC, &ip, 1024, 4789, 18) // 64-byte frames
+        })
+        .collect();
+    let nroutes = c.route_count();
+    let (mut r, _) = drive(name, c, frames, opts);
+    r.routes = Some(nroutes);
+    r.route_install_seconds = Some(install);
+    r
+}
+
+fn fwd_v6(name: &str, routes: usize, opts: &Options) -> Result {
+    let mut c = control();
+    let t = Instant::now();
+    let prefixes = gen::ipv6_prefixes(routes, 42);
+    for (i, (a, l)) in prefixes.iter().enumerate() {
+        let p = IpNet::new(IpAddr::V6(Ipv6Addr::from(*a)), *l).unwrap();
+        if p.contains(&"2001:db8::".parse::<IpAddr>().unwrap()) {
+            continue;
+        }
+        c.add_route(0, p, via(IpAddr::V6(gw6(i as u32 % NEXT_HOPS))))
+            .unwrap();
+    }
+    c.add_route(0, "::/0".parse().unwrap(), via(IpAddr::V6(gw6(0))))
+        .unwrap();
+    c.commit();
+    let install = t.elapsed().as_secs_f64();
+    let dsts = gen::addrs_in_prefixes_v6(&prefixes, 65536, 7);
+    let src: Ipv6Addr = "2001:db8::2".parse().unwrap();
+    let frames: Vec<Vec<u8>> = dsts
+        .iter()
+        .map(|d| {
+            frames::udp6(
+                GW0,
+                SRC_MAC,
+                &frames::V6 {
+                    src,
+                    dst: Ipv6Addr::from(*d),
+                    hop_limit: 64,
+                },
+                1024,
+                4789,
+                0,
+            )
+        }) // 62 bytes + pad
+        .collect();
+    let nroutes = c.route_count();
+    let (mut r, _) = drive(name, c, frames, opts);
+    r.routes = Some(nroutes);
+    r.route_install_seconds = Some(install);
+    r
+}
+
+fn lpm4(name: &str) -> Result {
+    let prefixes = gen::ipv4_prefixes(1_000_000, 42);
+    let addrs = gen::random_addrs_v4(4_000_000, 9);
+    let t = Instant::now();
+    let cmp = weir_fib::bench::lpm4_compare(&prefixes, &addrs);
+    assert!(cmp.agree, "our LPM and the reference disagree");
+    Result {
+        scenario: name.to_string(),
+        packets: cmp.lookups as u64,
+        seconds: t.elapsed().as_secs_f64(),
+        mpps: cmp.mlookups,
+        ns_per_packet: cmp.ns_per_lookup,
+        cycles_per_packet: cmp.ns_per_lookup * tsc_ghz(),
+        routes: Some(cmp.prefixes),
+        mlookups: Some(cmp.mlookups),
+        reference_mlookups: Some(cmp.reference_mlookups),
+        ratio: Some(cmp.ratio),
+        memory_mib: Some(cmp.memory_bytes as f64 / (1 << 20) as f64),
+        ..Default::default()
+    }
+}
+
+/// TSC ticks per nanosecond, measured once.
+pub fn tsc_ghz() -> f64 {
+    static GHZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *GHZ.get_or_init(|| {
+        let t = Instant::now();
+        let c = prefetch::cycles();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        (prefetch::cycles() - c) as f64 / t.elapsed().as_nanos() as f64
+    })
+}

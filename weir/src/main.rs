@@ -1,0 +1,95 @@
+//! The `weir` command.
+
+mod bench;
+mod demo;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "weir: a software VPC gateway and network control plane"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the dataplane on generated traffic and show what it does.
+    Demo {
+        /// Rounds of bulk traffic (128 packets each) for the counters.
+        #[arg(long, default_value_t = 1000)]
+        rounds: usize,
+    },
+    /// Measure forwarding and lookup speed.
+    Bench {
+        /// Print one JSON object per scenario and line.
+        #[arg(long)]
+        json: bool,
+        /// Packets per forwarding scenario.
+        #[arg(long, default_value_t = 20_000_000)]
+        packets: u64,
+        /// CPU to pin the benchmark to.
+        #[arg(long)]
+        core: Option<usize>,
+        /// Scenarios to run (all when none is named).
+        scenarios: Vec<String>,
+    },
+    /// Print the node graph in Graphviz DOT (pipe to `dot -Tsvg`).
+    Graph,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { rounds } => demo::run(rounds),
+        Command::Graph => print!("{}", weir_dataplane::nodes::graph().dot()),
+        Command::Bench {
+            json,
+            packets,
+            core,
+            scenarios,
+        } => {
+            let names: Vec<String> = if scenarios.is_empty() {
+                bench::SCENARIOS.iter().map(|s| s.to_string()).collect()
+            } else {
+                scenarios
+            };
+            if let Some(bad) = names
+                .iter()
+                .find(|n| !bench::SCENARIOS.contains(&n.as_str()))
+            {
+                eprintln!(
+                    "weir bench: unknown scenario {bad:?}; known: {}",
+                    bench::SCENARIOS.join(", ")
+                );
+                std::process::exit(2);
+            }
+            let opts = bench::Options { packets, core };
+            for n in &names {
+                match bench::run(n, &opts) {
+                    Ok(r) if json => {
+                        println!("{}", serde_json::to_string(&r).expect("serializable"))
+                    }
+                    Ok(r) => println!(
+                        "{:<22} {:>8.2} Mpps {:>7.1} ns/pkt {:>7.1} cycles/pkt{}",
+                        r.scenario,
+                        r.mpps,
+                        r.ns_per_packet,
+                        r.cycles_per_packet,
+                        r.ratio
+                            .map(|x| format!("  ratio {x:.1} vs reference"))
+                            .unwrap_or_default()
+                    ),
+                    Err(e) => {
+                        eprintln!("weir bench: {e}");
+                        std::process::exit(2);
+                    }
+                }
+            }
+        }
+    }
+}
