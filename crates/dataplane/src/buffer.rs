@@ -99,12 +99,14 @@ impl PacketBuf {
         self.head = HEADROOM as u16;
         self.len = n as u16;
         self.meta = Meta::default();
-        for (dst, src) in self.data[HEADROOM..]
-            .chunks_exact_mut(64)
-            .zip(padded.chunks_exact(64))
-        {
-            let src: &[u8; 64] = src.try_into().expect("64-byte chunk");
-            dst.copy_from_slice(src);
+        let blocks = n.div_ceil(64).min(padded.len() / 64);
+        for b in 0..blocks {
+            let at = b * 64;
+            let src: &[u8; 64] = padded[at..at + 64].try_into().expect("64-byte block");
+            let dst: &mut [u8; 64] = (&mut self.data[HEADROOM + at..HEADROOM + at + 64])
+                .try_into()
+                .expect("64-byte block");
+            *dst = *src;
         }
         n
     }

@@ -30,6 +30,11 @@ pub struct PortConfig {
     pub addrs6: Vec<(Ipv6Addr, u8)>,
     /// fe80::/64 address derived from the MAC (EUI-64).
     pub link_local6: Ipv6Addr,
+    /// The kernel mirror (TAP) of this port, where local traffic the
+    /// dataplane does not handle goes.
+    pub mirror: Option<PortId>,
+    /// Set on a mirror: the port it mirrors, where its frames leave.
+    pub mirror_of: Option<PortId>,
 }
 
 impl PortConfig {
@@ -43,6 +48,8 @@ impl PortConfig {
             addrs4: Vec::new(),
             addrs6: Vec::new(),
             link_local6: link_local_from_mac(mac),
+            mirror: None,
+            mirror_of: None,
         }
     }
 

@@ -80,6 +80,48 @@ impl Builder {
         Ok(())
     }
 
+    /// Add the kernel mirror (TAP) of port `of`, with one queue per worker.
+    pub fn mirror(
+        &mut self,
+        id: PortId,
+        of: PortId,
+        name: &str,
+        queues: Vec<Box<dyn PortQueue>>,
+    ) -> Result<(), ControlError> {
+        assert_eq!(queues.len(), self.queues.len(), "one queue per worker");
+        self.control.add_mirror(of, id, name)?;
+        for (w, q) in queues.into_iter().enumerate() {
+            self.queues[w].push(worker::Queue {
+                port: id,
+                driver: q,
+            });
+        }
+        Ok(())
+    }
+
+    /// A kernel mirror backed by memory queues, for tests.
+    pub fn memory_mirror(
+        &mut self,
+        id: PortId,
+        of: PortId,
+        name: &str,
+    ) -> Result<Vec<MemoryHandle>, ControlError> {
+        let (qs, hs) = self.memory_queues();
+        self.mirror(id, of, name, qs)?;
+        Ok(hs)
+    }
+
+    fn memory_queues(&self) -> (Vec<Box<dyn PortQueue>>, Vec<MemoryHandle>) {
+        let mut qs: Vec<Box<dyn PortQueue>> = Vec::new();
+        let mut hs = Vec::new();
+        for _ in 0..self.queues.len() {
+            let (q, h) = MemoryQueue::pair();
+            qs.push(Box::new(q));
+            hs.push(h);
+        }
+        (qs, hs)
+    }
+
     /// Add a port backed by memory queues; returns one handle per worker.
     pub fn memory_port(
         &mut self,
@@ -88,13 +130,7 @@ impl Builder {
         mac: weir_packet::MacAddr,
         mtu: u16,
     ) -> Result<Vec<MemoryHandle>, ControlError> {
-        let mut qs: Vec<Box<dyn PortQueue>> = Vec::new();
-        let mut hs = Vec::new();
-        for _ in 0..self.queues.len() {
-            let (q, h) = MemoryQueue::pair();
-            qs.push(Box::new(q));
-            hs.push(h);
-        }
+        let (qs, hs) = self.memory_queues();
         self.port(id, name, mac, mtu, qs)?;
         Ok(hs)
     }

@@ -889,3 +889,93 @@ fn trace_shows_the_path_through_the_nodes() {
         ]
     );
 }
+
+// ---- kernel mirror ----
+
+#[test]
+fn local_traffic_goes_to_the_kernel_mirror_and_back() {
+    let mut b = Builder::new(1);
+    let p0 = b.memory_port(0, "p0", GW0, 1500).unwrap().remove(0);
+    let tap = b.memory_mirror(5, 0, "cp-p0").unwrap().remove(0);
+    let c = b.control();
+    c.add_address(0, net("10.0.0.1/24")).unwrap();
+    c.add_address(0, net("2001:db8::1/64")).unwrap();
+    c.set_static_neighbour(0, IpAddr::V4(v4("10.0.0.2")), HOST_A);
+    let mut dp = b.build();
+    // UDP (e.g. BFD) and TCP (e.g. BGP) to the gateway: to the kernel, unchanged.
+    let udp = frames::udp4(
+        GW0,
+        HOST_A,
+        &V4::new(v4("10.0.0.2"), v4("10.0.0.1")),
+        49152,
+        3784,
+        24,
+    );
+    p0.inject(udp.clone());
+    dp.poll();
+    assert_eq!(tap.collect(), vec![udp]);
+    let udp6 = frames::udp6(
+        GW0,
+        HOST_A,
+        &frames::V6::new(v6("2001:db8::2"), v6("2001:db8::1")),
+        1,
+        179,
+        8,
+    );
+    p0.inject(udp6.clone());
+    dp.poll();
+    assert_eq!(tap.collect(), vec![udp6]);
+    // Ping is still answered by the dataplane, not the kernel.
+    p0.inject(frames::ping4(
+        GW0,
+        HOST_A,
+        &V4::new(v4("10.0.0.2"), v4("10.0.0.1")),
+        1,
+        1,
+    ));
+    dp.poll();
+    assert!(tap.collect().is_empty());
+    assert_eq!(p0.collect().len(), 1);
+    // An ARP reply to us is learned and handed to the kernel too.
+    let reply = frames::arp(
+        ArpOperation::Reply,
+        GW0,
+        HOST_A,
+        v4("10.0.0.2"),
+        GW0,
+        v4("10.0.0.1"),
+    );
+    p0.inject(reply.clone());
+    dp.poll();
+    assert_eq!(tap.collect(), vec![reply]);
+    // What the kernel sends leaves through p0 as it is.
+    let from_kernel = frames::udp4(
+        HOST_A,
+        GW0,
+        &V4::new(v4("10.0.0.1"), v4("10.0.0.2")),
+        179,
+        40000,
+        30,
+    );
+    tap.inject(from_kernel.clone());
+    dp.poll();
+    assert_eq!(p0.collect(), vec![from_kernel]);
+}
+
+#[test]
+fn local_traffic_without_mirror_is_counted_and_dropped() {
+    let mut l = lab();
+    l.send(
+        0,
+        frames::udp4(
+            GW0,
+            HOST_A,
+            &V4::new(v4("10.0.0.2"), v4("10.0.0.1")),
+            1,
+            22,
+            8,
+        ),
+    );
+    assert!(l.out(0).is_empty());
+    assert_eq!(l.reason(Reason::PuntNoMirror), 1);
+}

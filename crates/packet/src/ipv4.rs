@@ -308,10 +308,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         if ttl == 0 {
             return 0;
         }
-        let old = be16(d, field::TTL);
-        let new = old - 0x0100;
+        // The TTL is the high byte of its 16-bit word, so the header sum
+        // drops by 0x0100 and the checksum (its complement) grows by 0x0100,
+        // with the end-around carry (RFC 1141; what Linux does).
+        let c = u32::from(be16(d, field::CHECKSUM)) + 0x0100;
+        let c = (c + u32::from(c >= 0xffff)) as u16;
         d[field::TTL] = ttl - 1;
-        let c = checksum::update_u16(be16(d, field::CHECKSUM), old, new);
         put16(d, field::CHECKSUM, c);
         ttl - 1
     }

@@ -302,6 +302,31 @@ impl Control {
         Ok(())
     }
 
+    /// Make `mirror` the kernel mirror (TAP) of `port`: local traffic the
+    /// dataplane does not handle goes to it, and what the kernel sends on it
+    /// leaves through `port`.
+    pub fn add_mirror(
+        &mut self,
+        port: PortId,
+        mirror: PortId,
+        name: &str,
+    ) -> Result<(), ControlError> {
+        if self.port(mirror).is_some() {
+            return Err(ControlError::PortExists(mirror));
+        }
+        let p = self.port_mut(port)?;
+        p.mirror = Some(mirror);
+        let mut m = PortConfig::new(name, p.mac, p.mtu, p.vrf);
+        m.mirror_of = Some(port);
+        if self.ports.len() <= mirror as usize {
+            self.ports.resize(mirror as usize + 1, None);
+        }
+        self.ports[mirror as usize] = Some(m);
+        self.push_port(port);
+        self.push_port(mirror);
+        Ok(())
+    }
+
     fn push_port(&mut self, id: PortId) {
         let p = self.ports[id as usize].clone();
         self.pending.push(ConfigChange::SetPort(id, p));

@@ -168,13 +168,15 @@ impl Dispatch<'_> {
     fn flush(&mut self, input: &[PktId]) {
         let n = input.len();
         let first = self.nexts[0];
-        if first == NEXT_CONSUMED && self.nexts[..n].iter().all(|&x| x == first) {
+        // Branch-free so it vectorises: are all decisions equal?
+        let uniform = self.nexts[..n]
+            .iter()
+            .fold(0u16, |acc, &x| acc | (x ^ first))
+            == 0;
+        if uniform && first == NEXT_CONSUMED {
             return;
         }
-        if self.trace.is_none()
-            && (first as usize) < self.edges.len()
-            && self.nexts[..n].iter().all(|&x| x == first)
-        {
+        if uniform && self.trace.is_none() && (first as usize) < self.edges.len() {
             let f = &mut self.frames[self.edges[first as usize]];
             if f.len + n <= FRAME_CAP {
                 f.ids[f.len..f.len + n].copy_from_slice(input);

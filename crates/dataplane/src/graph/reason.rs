@@ -30,7 +30,6 @@ reasons! {
     PortDown => "port-down",
     ArpMalformed => "arp-malformed",
     ArpNotForUs => "arp-not-for-us",
-    ArpLearned => "arp-reply-consumed",
     Ip4Malformed => "ip4-malformed",
     Ip4BadChecksum => "ip4-bad-checksum",
     Ip4MartianSrc => "ip4-martian-source",
@@ -44,7 +43,6 @@ reasons! {
     Ip4Fragmented => "ip4-fragmented",
     Ip4Multicast => "ip4-multicast-not-forwarded",
     Ip4Broadcast => "ip4-broadcast-not-forwarded",
-    Ip4LocalUnhandled => "ip4-local-protocol-unhandled",
     Ip6Malformed => "ip6-malformed",
     Ip6MartianSrc => "ip6-martian-source",
     Ip6MartianDst => "ip6-martian-destination",
@@ -56,7 +54,6 @@ reasons! {
     Ip6TooBig => "ip6-packet-too-big",
     Ip6Multicast => "ip6-multicast-not-forwarded",
     Ip6ScopeViolation => "ip6-link-local-not-forwarded",
-    Ip6LocalUnhandled => "ip6-local-protocol-unhandled",
     IcmpMalformed => "icmp-malformed",
     IcmpBadChecksum => "icmp-bad-checksum",
     IcmpUnhandled => "icmp-type-unhandled",
@@ -64,11 +61,11 @@ reasons! {
     IcmpErrorSuppressed => "icmp-error-suppressed",
     NdMalformed => "nd-malformed",
     NdNotForUs => "nd-not-for-us",
-    NdConsumed => "nd-advert-consumed",
     NeighHeld => "neigh-held-for-resolution",
     NeighQueueFull => "neigh-queue-full",
     NeighFailed => "neigh-resolution-failed",
     TxFull => "tx-queue-full",
+    PuntNoMirror => "local-traffic-without-kernel-mirror",
 }
 
 #[cfg(test)]

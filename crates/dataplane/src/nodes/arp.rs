@@ -24,7 +24,7 @@ impl Node for ArpInput {
         "arp-input"
     }
     fn next_nodes(&self) -> &'static [&'static str] {
-        &["port-tx"]
+        &["port-tx", "punt-kernel"]
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
         for (i, &id) in pkts.iter().enumerate() {
@@ -83,7 +83,8 @@ impl Node for ArpInput {
                     buf.meta.tx_port = rx;
                     out.next(i, TO_TX);
                 }
-                ArpOperation::Reply if for_us => out.drop_at(i, Reason::ArpLearned),
+                // Learned above; the kernel mirror needs it too.
+                ArpOperation::Reply if for_us => out.next(i, 1),
                 _ => out.drop_at(i, Reason::ArpNotForUs),
             }
         }

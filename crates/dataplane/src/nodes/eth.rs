@@ -3,7 +3,6 @@
 
 use crate::buffer::PktId;
 use crate::graph::{Ctx, Dispatch, Node, Reason};
-use crate::nodes::prefetch_ahead;
 use weir_packet::{EtherType, EthernetFrame};
 
 /// Checks the frame is for this port and hands it to the protocol's input.
@@ -12,20 +11,21 @@ pub struct EthInput;
 const TO_ARP: usize = 0;
 const TO_IP4: usize = 1;
 const TO_IP6: usize = 2;
+const TO_TX: usize = 3;
+const ETH_HLEN: usize = weir_packet::ethernet::HEADER_LEN;
 
 impl Node for EthInput {
     fn name(&self) -> &'static str {
         "eth-input"
     }
     fn next_nodes(&self) -> &'static [&'static str] {
-        &["arp-input", "ip4-input", "ip6-input"]
+        &["arp-input", "ip4-input", "ip6-input", "port-tx"]
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
         let cfg = cx.config;
         // A batch nearly always comes from one rx queue: look the port up once.
         let mut cached: Option<(u16, Option<&crate::config::PortConfig>)> = None;
         for (i, &id) in pkts.iter().enumerate() {
-            prefetch_ahead(cx, pkts, i);
             let buf = cx.pool.get_mut(id);
             let rx = buf.meta.rx_port;
             let port = match cached {
@@ -40,22 +40,31 @@ impl Node for EthInput {
                 out.drop_at(i, Reason::PortDown);
                 continue;
             };
-            let Ok(eth) = EthernetFrame::new_checked(buf.data()) else {
+            if let Some(phys) = port.mirror_of {
+                // From the kernel mirror: the kernel routed and resolved it;
+                // it leaves through the port it mirrors as it is.
+                buf.meta.tx_port = phys;
+                out.next(i, TO_TX);
+                continue;
+            }
+            // A view over exactly the untagged header: fixed offsets, no
+            // further length checks.
+            let Some(hdr) = buf.data().first_chunk::<ETH_HLEN>() else {
                 out.drop_at(i, Reason::EthMalformed);
                 continue;
             };
+            let eth = EthernetFrame::new_unchecked(hdr);
             let dst = eth.dst_addr();
             if dst != port.mac && !dst.is_multicast() {
                 out.drop_at(i, Reason::EthNotForUs);
                 continue;
             }
-            if eth.vlan_count() != 0 {
+            let ty = eth.outer_ethertype();
+            if ty.is_vlan_tag() {
                 out.drop_at(i, Reason::EthVlanUnknown);
                 continue;
             }
-            let ty = eth.ethertype();
-            let hl = eth.header_len();
-            buf.meta.l3_offset = hl as u16;
+            buf.meta.l3_offset = ETH_HLEN as u16;
             buf.meta.vrf = port.vrf;
             match ty {
                 EtherType::IPV4 => out.next(i, TO_IP4),

@@ -6,10 +6,12 @@ use std::net::IpAddr;
 use crate::buffer::{PktId, FLAG_TTL_DONE};
 use crate::config::{Config, NextHop, PortId};
 use crate::graph::{Ctx, Dispatch, Node, Reason, FRAME_CAP};
-use crate::nodes::{flow_hash, prefetch_ahead, write_eth};
+use crate::nodes::{flow_hash, write_eth};
 use crate::worker::Punt;
 use weir_packet::checksum;
 use weir_packet::{EtherType, Icmpv4Packet, IpProtocol, Ipv4Packet};
+
+const IP4_HLEN: usize = weir_packet::ipv4::HEADER_LEN;
 
 pub const ICMP_DEST_UNREACHABLE: u8 = 3;
 pub const ICMP_TIME_EXCEEDED: u8 = 11;
@@ -53,26 +55,35 @@ impl Node for Ip4Input {
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
         for (i, &id) in pkts.iter().enumerate() {
-            prefetch_ahead(cx, pkts, i);
             let buf = cx.pool.get_mut(id);
             let l3 = buf.meta.l3_offset as usize;
             let (src, dst, total) = {
-                let Some(ip) = buf
-                    .data()
-                    .get(l3..)
-                    .and_then(|d| Ipv4Packet::new_checked(d).ok())
-                else {
+                let d = buf.data();
+                let Some(fixed) = d.get(l3..).and_then(|x| x.first_chunk::<IP4_HLEN>()) else {
                     out.drop_at(i, Reason::Ip4Malformed);
                     continue;
                 };
-                if !ip.verify_checksum() {
+                // The fixed header as a view of exactly 20 bytes: its getters
+                // need no bounds checks. Options and lengths checked here.
+                let ip = Ipv4Packet::new_unchecked(fixed);
+                let (hl, total) = (ip.header_len(), ip.total_len() as usize);
+                if ip.version() != 4 || hl < IP4_HLEN || total < hl || l3 + total > d.len() {
+                    out.drop_at(i, Reason::Ip4Malformed);
+                    continue;
+                }
+                let csum_ok = if hl == IP4_HLEN {
+                    ip.verify_checksum()
+                } else {
+                    Ipv4Packet::new_unchecked(&d[l3..l3 + hl]).verify_checksum()
+                };
+                if !csum_ok {
                     out.drop_at(i, Reason::Ip4BadChecksum);
                     continue;
                 }
                 (
                     u32::from_be_bytes(ip.src_bytes()),
                     u32::from_be_bytes(ip.dst_bytes()),
-                    ip.total_len() as usize,
+                    total,
                 )
             };
             if martian_src(src) {
@@ -270,10 +281,16 @@ impl Node for Ip4Output {
             let nexthop = buf.meta.nexthop;
             let ttl_done = buf.meta.flags & FLAG_TTL_DONE != 0;
             buf.meta.flags |= FLAG_TTL_DONE;
-            let Ok(mut ip) = Ipv4Packet::new_checked(&mut buf.data_mut()[l3..]) else {
+            // ip4-input validated the header; work on its fixed 20 bytes.
+            let Some(fixed) = buf
+                .data_mut()
+                .get_mut(l3..)
+                .and_then(|x| x.first_chunk_mut::<IP4_HLEN>())
+            else {
                 out.drop_at(i, Reason::Ip4Malformed);
                 continue;
             };
+            let mut ip = Ipv4Packet::new_unchecked(fixed);
             if !ttl_done {
                 if ip.ttl() <= 1 {
                     out.count(Reason::Ip4TtlExpired);
@@ -434,8 +451,9 @@ fn copied_options(opts: &[u8]) -> ([u8; 40], usize) {
     (outb, n.div_ceil(4) * 4)
 }
 
-/// Packets for the gateway's own addresses: echo replies here, the rest
-/// (TCP/UDP to local services) is not handled by the dataplane yet.
+/// Packets for the gateway's own addresses: echo requests are answered
+/// here; everything else (TCP/UDP to local services, other ICMP) goes to the
+/// kernel mirror.
 pub struct Ip4Local;
 
 impl Node for Ip4Local {
@@ -443,9 +461,10 @@ impl Node for Ip4Local {
         "ip4-local"
     }
     fn next_nodes(&self) -> &'static [&'static str] {
-        &["ip4-lookup"]
+        &["ip4-lookup", "punt-kernel"]
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
+        const PUNT: usize = 1;
         for (i, &id) in pkts.iter().enumerate() {
             let buf = cx.pool.get_mut(id);
             let l3 = buf.meta.l3_offset as usize;
@@ -454,13 +473,10 @@ impl Node for Ip4Local {
                 out.drop_at(i, Reason::Ip4Malformed);
                 continue;
             };
-            if ip.protocol() != IpProtocol::ICMP {
-                out.drop_at(i, Reason::Ip4LocalUnhandled);
-                continue;
-            }
-            if ip.is_fragment() {
-                // Reassembly of fragmented pings is not done by the dataplane.
-                out.drop_at(i, Reason::Ip4LocalUnhandled);
+            // TCP, UDP, fragments (the kernel reassembles) and the ICMP the
+            // dataplane does not answer go to the kernel mirror.
+            if ip.protocol() != IpProtocol::ICMP || ip.is_fragment() {
+                out.next(i, PUNT);
                 continue;
             }
             let (src, dst) = (ip.src_addr(), ip.dst_addr());
@@ -475,7 +491,7 @@ impl Node for Ip4Local {
                     continue;
                 }
                 if icmp.msg_type() != 8 || icmp.code() != 0 {
-                    out.drop_at(i, Reason::IcmpUnhandled);
+                    out.next(i, PUNT);
                     continue;
                 }
                 // Echo reply: type 8 -> 0, checksum updated incrementally.

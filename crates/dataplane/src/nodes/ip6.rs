@@ -7,11 +7,13 @@ use crate::buffer::{PktId, FLAG_TTL_DONE};
 use crate::config::{is_link_local6, NextHop, PortConfig};
 use crate::graph::{Ctx, Dispatch, Node, Reason, FRAME_CAP};
 use crate::nodes::ip4::{hold, pick_member, set_icmp};
-use crate::nodes::{flow_hash, macs, prefetch_ahead, write_eth};
+use crate::nodes::{flow_hash, macs, write_eth};
 use crate::worker::Punt;
 use weir_packet::checksum;
 use weir_packet::ndp::{NdpOption, NdpRepr};
 use weir_packet::{EtherType, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Packet, Ipv6Repr, MacAddr};
+
+const IP6_HLEN: usize = weir_packet::ipv6::HEADER_LEN;
 
 pub const ICMP6_DEST_UNREACHABLE: u8 = 1;
 pub const ICMP6_PACKET_TOO_BIG: u8 = 2;
@@ -69,18 +71,22 @@ impl Node for Ip6Input {
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
         for (i, &id) in pkts.iter().enumerate() {
-            prefetch_ahead(cx, pkts, i);
             let buf = cx.pool.get_mut(id);
             let l3 = buf.meta.l3_offset as usize;
-            let Some((src, dst, total)) = buf
-                .data()
-                .get(l3..)
-                .and_then(|d| Ipv6Packet::new_checked(d).ok())
-                .map(|ip| (ip.src_addr(), ip.dst_addr(), 40 + ip.payload_len() as usize))
-            else {
+            let d = buf.data();
+            // The fixed header as a view of exactly 40 bytes: no further
+            // bounds checks; the payload length is checked here.
+            let Some(fixed) = d.get(l3..).and_then(|x| x.first_chunk::<IP6_HLEN>()) else {
                 out.drop_at(i, Reason::Ip6Malformed);
                 continue;
             };
+            let ip = Ipv6Packet::new_unchecked(fixed);
+            let total = IP6_HLEN + ip.payload_len() as usize;
+            if ip.version() != 6 || l3 + total > d.len() {
+                out.drop_at(i, Reason::Ip6Malformed);
+                continue;
+            }
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
             if src.is_multicast() || src.is_loopback() {
                 out.drop_at(i, Reason::Ip6MartianSrc);
                 continue;
@@ -255,10 +261,16 @@ impl Node for Ip6Output {
             let nexthop = buf.meta.nexthop;
             let ttl_done = buf.meta.flags & FLAG_TTL_DONE != 0;
             buf.meta.flags |= FLAG_TTL_DONE;
-            let Ok(mut ip) = Ipv6Packet::new_checked(&mut buf.data_mut()[l3..]) else {
+            // ip6-input validated the header; work on its fixed 40 bytes.
+            let Some(fixed) = buf
+                .data_mut()
+                .get_mut(l3..)
+                .and_then(|x| x.first_chunk_mut::<IP6_HLEN>())
+            else {
                 out.drop_at(i, Reason::Ip6Malformed);
                 continue;
             };
+            let mut ip = Ipv6Packet::new_unchecked(fixed);
             if !ttl_done {
                 let src = ip.src_addr();
                 if is_link_local6(src) || src.is_unspecified() {
@@ -307,13 +319,14 @@ pub struct Ip6Local;
 
 const LOCAL_LOOKUP: usize = 0;
 const LOCAL_TX: usize = 1;
+const LOCAL_PUNT: usize = 2;
 
 impl Node for Ip6Local {
     fn name(&self) -> &'static str {
         "ip6-local"
     }
     fn next_nodes(&self) -> &'static [&'static str] {
-        &["ip6-lookup", "port-tx"]
+        &["ip6-lookup", "port-tx", "punt-kernel"]
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
         for (i, &id) in pkts.iter().enumerate() {
@@ -323,10 +336,10 @@ impl Node for Ip6Local {
                 out.drop_at(i, Reason::Ip6Malformed);
                 continue;
             };
-            // ICMPv6 directly after the fixed header only: extension headers
-            // on local traffic are not handled by the dataplane.
+            // The dataplane answers ICMPv6 right after the fixed header; the
+            // rest (TCP/UDP, extension headers, MLD, RA) is the kernel's.
             if ip.next_header() != IpProtocol::ICMPV6 {
-                out.drop_at(i, Reason::Ip6LocalUnhandled);
+                out.next(i, LOCAL_PUNT);
                 continue;
             }
             let (src, dst, hop) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
@@ -358,7 +371,7 @@ impl Node for Ip6Local {
                     neighbour_discovery(cx, id, src, dst, repr, out);
                     out.consumed(i);
                 }
-                _ => out.drop_at(i, Reason::IcmpUnhandled),
+                _ => out.next(i, LOCAL_PUNT),
             }
         }
     }
@@ -460,9 +473,10 @@ fn neighbour_discovery(
             if let Some(m) = tlla {
                 learn(cx, rx, target, m);
             }
-            out.drop(id, Reason::NdConsumed);
+            // The kernel mirror resolves its own neighbours from these.
+            out.send(LOCAL_PUNT, id);
         }
-        _ => out.drop(id, Reason::IcmpUnhandled),
+        _ => out.send(LOCAL_PUNT, id),
     }
 }
 

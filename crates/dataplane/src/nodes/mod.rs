@@ -18,6 +18,7 @@ pub mod icmp4;
 pub mod icmp6;
 pub mod ip4;
 pub mod ip6;
+pub mod punt;
 
 use crate::buffer::PacketBuf;
 use crate::graph::{Graph, Node};
@@ -42,6 +43,7 @@ pub fn all() -> Vec<Box<dyn Node>> {
         Box::new(ip4::Ip4Output),
         Box::new(ip4::Ip4Fragment),
         Box::new(ip6::Ip6Output),
+        Box::new(punt::PuntKernel),
         Box::new(eth::PortTx),
     ]
 }
@@ -72,18 +74,6 @@ pub(crate) fn write_eth(buf: &mut PacketBuf, rewrite: &[u8; 12], ty: EtherType) 
     d[0..12].copy_from_slice(rewrite);
     d[12..14].copy_from_slice(&ty.0.to_be_bytes());
     true
-}
-
-/// How many packets ahead a node prefetches buffers.
-const PREFETCH_AHEAD: usize = 4;
-
-/// Prefetch the buffer `PREFETCH_AHEAD` packets after `i`, so its metadata
-/// and headers are in cache when the loop gets there.
-#[inline(always)]
-pub(crate) fn prefetch_ahead(cx: &crate::graph::Ctx<'_>, pkts: &[crate::buffer::PktId], i: usize) {
-    if let Some(&n) = pkts.get(i + PREFETCH_AHEAD) {
-        cx.pool.prefetch(n);
-    }
 }
 
 /// Destination and source MAC as an adjacency rewrite.
