@@ -25,6 +25,19 @@ need_cargo() {
     apt_install gcc pkg-config
 }
 
+# protoc: building weir-store needs it (etcd-client generates its gRPC code
+# at build time with prost-build).
+need_protoc() {
+    apt_install protobuf-compiler
+}
+
+# etcd (/usr/bin/etcd, for weir-store's etcd tests and backend) and protoc.
+# The test fixture installs etcd-server itself when it is missing, but doing
+# it here keeps apt output out of the test log.
+need_etcd() {
+    apt_install etcd-server protobuf-compiler
+}
+
 # Print one closing line over every `test result:` line of a cargo test log.
 summarise() {
     awk '/^test result:/ {p += $4; f += $6; i += $8} END {printf "\nweir tests: %d passed, %d failed, %d ignored\n", p, f, i; if (f > 0) exit 1}' "$1"

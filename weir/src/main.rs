@@ -2,6 +2,9 @@
 
 mod bench;
 mod demo;
+mod lab;
+mod report;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +43,11 @@ enum Command {
     },
     /// Print the node graph in Graphviz DOT (pipe to `dot -Tsvg`).
     Graph,
+    /// Run the gateway daemon.
+    Serve(serve::ServeArgs),
+    /// Labs of network namespaces: up, down, exec, status.
+    #[command(subcommand)]
+    Lab(lab::LabCmd),
 }
 
 fn main() {
@@ -47,6 +55,8 @@ fn main() {
     match cli.command {
         Command::Demo { rounds } => demo::run(rounds),
         Command::Graph => print!("{}", weir_dataplane::nodes::graph().dot()),
+        Command::Serve(a) => std::process::exit(serve::run(a)),
+        Command::Lab(c) => std::process::exit(lab::run(c)),
         Command::Bench {
             json,
             packets,

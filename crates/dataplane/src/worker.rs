@@ -36,11 +36,14 @@ pub enum Punt {
     },
 }
 
-/// Frames the control side asks a worker to send, already complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inject {
-    pub port: PortId,
-    pub frame: Vec<u8>,
+/// What the control side asks a worker to do, between batches.
+pub enum WorkerCmd {
+    /// Send a complete frame on a port (ARP requests, released packets).
+    Send { port: PortId, frame: Vec<u8> },
+    /// Start polling a new queue (a port was added).
+    AddQueue(Queue),
+    /// Stop polling a port's queue and close it.
+    RemoveQueue(PortId),
 }
 
 /// Packets waiting for transmission on one port.
@@ -178,7 +181,7 @@ pub struct Worker {
     tx_index: Vec<Option<usize>>,
     reader: Reader<Config>,
     pub local: WorkerLocal,
-    inject: Option<Receiver<Inject>>,
+    inject: Option<Receiver<WorkerCmd>>,
     input_node: usize,
     rx_ids: [PktId; BATCH],
     rx_packets: u64,
@@ -197,34 +200,19 @@ impl Worker {
         reader: Reader<Config>,
         queues: Vec<Queue>,
         punt: Option<SyncSender<Punt>>,
-        inject: Option<Receiver<Inject>>,
+        inject: Option<Receiver<WorkerCmd>>,
     ) -> Worker {
         let input_node = graph
             .node_index(crate::nodes::INPUT_NODE)
             .expect("graph has an input node");
-        let max_port = queues
-            .iter()
-            .map(|q| q.port as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let mut tx_index = vec![None; max_port];
-        for (i, q) in queues.iter().enumerate() {
-            tx_index[q.port as usize] = Some(i);
-        }
-        let mut local = WorkerLocal::new(id, punt);
-        local.tx = (0..max_port)
-            .map(|_| TxFrame {
-                ids: Vec::with_capacity(FRAME_CAP),
-            })
-            .collect();
-        Worker {
+        let mut w = Worker {
             id,
             pool,
             graph,
-            queues,
-            tx_index,
+            queues: Vec::new(),
+            tx_index: Vec::new(),
             reader,
-            local,
+            local: WorkerLocal::new(id, punt),
             inject,
             input_node,
             rx_ids: [0; BATCH],
@@ -234,7 +222,44 @@ impl Worker {
             idle_polls: 0,
             epoch: Instant::now(),
             shared_stats: Arc::new(Mutex::new(WorkerStats::default())),
+        };
+        for q in queues {
+            w.add_queue(q);
         }
+        w
+    }
+
+    /// Poll a new queue (replacing any queue of the same port).
+    pub fn add_queue(&mut self, q: Queue) {
+        self.remove_queue(q.port);
+        let p = q.port as usize;
+        if self.tx_index.len() <= p {
+            self.tx_index.resize(p + 1, None);
+        }
+        while self.local.tx.len() <= p {
+            self.local.tx.push(TxFrame {
+                ids: Vec::with_capacity(FRAME_CAP),
+            });
+        }
+        self.queues.push(q);
+        self.tx_index[p] = Some(self.queues.len() - 1);
+    }
+
+    /// Stop polling a port and close its queue.
+    pub fn remove_queue(&mut self, port: PortId) {
+        let Some(i) = self.queues.iter().position(|q| q.port == port) else {
+            return;
+        };
+        drop(self.queues.remove(i));
+        self.tx_index.iter_mut().for_each(|x| *x = None);
+        for (i, q) in self.queues.iter().enumerate() {
+            self.tx_index[q.port as usize] = Some(i);
+        }
+    }
+
+    /// Ports this worker polls.
+    pub fn ports(&self) -> Vec<PortId> {
+        self.queues.iter().map(|q| q.port).collect()
     }
 
     /// A handle other threads read this worker's counters through.
@@ -300,17 +325,23 @@ impl Worker {
     }
 
     fn send_injected(&mut self) {
-        let Some(rx) = &self.inject else { return };
         for _ in 0..BATCH {
-            let Ok(inj) = rx.try_recv() else { break };
-            let Some(id) = self.pool.alloc() else {
-                self.graph.count(Reason::NoBuffer, 1);
-                break;
-            };
-            self.pool.get_mut(id).fill(&inj.frame);
-            if !self.local.tx(inj.port, id) {
-                self.graph.count(Reason::TxFull, 1);
-                self.pool.free(id);
+            let Some(rx) = &self.inject else { return };
+            let Ok(cmd) = rx.try_recv() else { break };
+            match cmd {
+                WorkerCmd::Send { port, frame } => {
+                    let Some(id) = self.pool.alloc() else {
+                        self.graph.count(Reason::NoBuffer, 1);
+                        break;
+                    };
+                    self.pool.get_mut(id).fill(&frame);
+                    if !self.local.tx(port, id) {
+                        self.graph.count(Reason::TxFull, 1);
+                        self.pool.free(id);
+                    }
+                }
+                WorkerCmd::AddQueue(q) => self.add_queue(q),
+                WorkerCmd::RemoveQueue(p) => self.remove_queue(p),
             }
         }
         self.flush_tx();

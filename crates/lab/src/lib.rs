@@ -6,5 +6,7 @@
 //! and `spawn` run commands inside.
 
 pub mod netns;
+pub mod topology;
 
 pub use netns::{unique_name, Error, Netns, Veth};
+pub use topology::{Lab, Topology, TopologyError};

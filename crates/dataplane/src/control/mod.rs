@@ -18,7 +18,7 @@ use crate::config::{
     PortId, VrfId, MAX_ECMP,
 };
 use crate::snapshot::{Publisher, Reader};
-use crate::worker::{Inject, Punt};
+use crate::worker::{Punt, Queue, WorkerCmd};
 pub use neighbour::{NeighState, Neighbour, NeighbourSettings};
 
 /// Bound of the channel workers punt through; beyond it they drop.
@@ -134,7 +134,7 @@ pub struct Control {
     pub settings: NeighbourSettings,
     punt_tx: SyncSender<Punt>,
     punt_rx: Receiver<Punt>,
-    injects: Vec<SyncSender<Inject>>,
+    injects: Vec<SyncSender<WorkerCmd>>,
     next_inject: usize,
     pub stats: ControlStats,
 }
@@ -194,7 +194,7 @@ impl Control {
 
     /// Channels for a new worker: where it punts to and where it receives
     /// frames to send.
-    pub fn worker_channels(&mut self) -> (SyncSender<Punt>, Receiver<Inject>) {
+    pub fn worker_channels(&mut self) -> (SyncSender<Punt>, Receiver<WorkerCmd>) {
         let (tx, rx) = mpsc::sync_channel(INJECT_QUEUE);
         self.injects.push(tx);
         (self.punt_tx.clone(), rx)
@@ -299,6 +299,46 @@ impl Control {
         let lp = IpNet::V6(Ipv6Net::new(ll, 128).expect("valid"));
         let nh = self.nh_get(NhKey::Local(id));
         self.rib_add(vrf, lp, RouteSource::Local, nh, RouteTarget::Local(id));
+        Ok(())
+    }
+
+    /// Remove a port: its addresses and their local and connected routes,
+    /// its neighbours, and its mirror link.
+    pub fn del_port(&mut self, id: PortId) -> Result<(), ControlError> {
+        let p = self.port(id).ok_or(ControlError::NoPort(id))?.clone();
+        for (a, l) in p.addrs4.iter() {
+            let n = IpNet::new(IpAddr::V4(*a), *l).expect("valid");
+            self.del_address(id, n)?;
+        }
+        for (a, l) in p.addrs6.iter() {
+            let n = IpNet::new(IpAddr::V6(*a), *l).expect("valid");
+            self.del_address(id, n)?;
+        }
+        let ll = IpNet::V6(Ipv6Net::new(p.link_local6, 128).expect("valid"));
+        self.rib_del(p.vrf, ll, RouteSource::Local);
+        let neigh: Vec<_> = self
+            .neighbours
+            .keys()
+            .filter(|(q, _)| *q == id)
+            .copied()
+            .collect();
+        for k in neigh {
+            self.neigh_forget(k);
+        }
+        if let Some(m) = p.mirror_of {
+            if let Some(Some(phys)) = self.ports.get_mut(m as usize) {
+                phys.mirror = None;
+                self.push_port(m);
+            }
+        }
+        if let Some(m) = p.mirror {
+            if let Some(Some(tap)) = self.ports.get_mut(m as usize) {
+                tap.mirror_of = None;
+                self.push_port(m);
+            }
+        }
+        self.ports[id as usize] = None;
+        self.pending.push(ConfigChange::SetPort(id, None));
         Ok(())
     }
 
@@ -738,8 +778,31 @@ impl Control {
         }
         let i = self.next_inject % self.injects.len();
         self.next_inject = self.next_inject.wrapping_add(1);
-        if self.injects[i].try_send(Inject { port, frame }).is_err() {
+        if self.injects[i]
+            .try_send(WorkerCmd::Send { port, frame })
+            .is_err()
+        {
             self.stats.inject_dropped += 1;
+        }
+    }
+
+    /// Number of workers attached to this control side.
+    pub fn workers(&self) -> usize {
+        self.injects.len()
+    }
+
+    /// Give worker `w` a queue to poll (blocks while its command queue is
+    /// full). False if the worker is gone.
+    pub fn add_queue(&self, w: usize, q: Queue) -> bool {
+        self.injects
+            .get(w)
+            .is_some_and(|tx| tx.send(WorkerCmd::AddQueue(q)).is_ok())
+    }
+
+    /// Tell every worker to stop polling `port` and close its queues.
+    pub fn remove_queues(&self, port: PortId) {
+        for tx in &self.injects {
+            let _ = tx.send(WorkerCmd::RemoveQueue(port));
         }
     }
 

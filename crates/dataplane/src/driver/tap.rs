@@ -19,6 +19,9 @@ pub struct TapOptions {
     pub mtu: Option<u32>,
     /// Bring the device up (the default).
     pub up: bool,
+    /// Open one queue of a multi-queue TAP (IFF_MULTI_QUEUE): each worker
+    /// opens the same name and gets its own queue.
+    pub multi_queue: bool,
 }
 
 impl Default for TapOptions {
@@ -27,6 +30,7 @@ impl Default for TapOptions {
             mac: None,
             mtu: None,
             up: true,
+            multi_queue: false,
         }
     }
 }
@@ -34,7 +38,12 @@ impl Default for TapOptions {
 impl TapOptions {
     /// Options that bring the device up with the given MAC and MTU.
     pub fn up(mac: Option<[u8; 6]>, mtu: Option<u32>) -> TapOptions {
-        TapOptions { mac, mtu, up: true }
+        TapOptions {
+            mac,
+            mtu,
+            up: true,
+            multi_queue: false,
+        }
     }
 }
 
@@ -66,7 +75,12 @@ impl Tap {
         // SAFETY: raw is a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut ifr = sys::ifreq(ifname);
-        ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        let mq = if opts.multi_queue {
+            libc::IFF_MULTI_QUEUE
+        } else {
+            0
+        };
+        ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | mq) as libc::c_short;
         sys::ioctl_ifreq(raw, libc::TUNSETIFF as libc::c_ulong, &mut ifr)
             .map_err(|e| DriverError::sys_err(ifname, "ioctl(TUNSETIFF)", e))?;
         // Configure through an ordinary socket of this namespace.

@@ -1,0 +1,175 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{check_ref, default_vpc, join, yes, NameRef};
+use crate::error::Errors;
+use crate::meta::{KindSpec, ObjectRef};
+use crate::net::{parse_mac, Cidr, MacSchema};
+use crate::registry::Spec;
+
+/// How weir reaches the host interface's packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// AF_XDP sockets (fastest, needs kernel and NIC support).
+    Afxdp,
+    /// AF_PACKET with TPACKET_V3 rings (portable).
+    Afpacket,
+    /// A TAP device.
+    Tap,
+    /// In-memory port (tests and benchmarks).
+    Memory,
+    /// Pick the best one that works.
+    #[default]
+    Auto,
+}
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Driver::Afxdp => "afxdp",
+            Driver::Afpacket => "afpacket",
+            Driver::Tap => "tap",
+            Driver::Memory => "memory",
+            Driver::Auto => "auto",
+        })
+    }
+}
+
+pub const MIN_MTU: u32 = 68;
+pub const MAX_MTU: u32 = 9000;
+
+fn default_mtu() -> u32 {
+    1500
+}
+
+/// A gateway port attached to a host network interface.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InterfaceSpec {
+    /// Linux interface name the port attaches to (at most 15 characters).
+    #[schemars(length(min = 1, max = 15), pattern(r"^[^/\s:]+$"))]
+    pub host_interface: String,
+    #[serde(default)]
+    pub driver: Driver,
+    #[serde(default = "default_mtu")]
+    #[schemars(range(min = 68, max = 9000))]
+    pub mtu: u32,
+    /// The gateway's own addresses on this port, with prefix length
+    /// (e.g. 10.0.0.1/24, 2001:db8::1/64).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Cidr>,
+    /// The VPC (VRF) the port belongs to.
+    #[serde(default = "default_vpc")]
+    #[schemars(with = "NameRef")]
+    pub vpc: String,
+    /// Ethernet address; the host interface's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<MacSchema>")]
+    pub mac: Option<String>,
+    #[serde(default = "yes")]
+    pub admin_up: bool,
+    /// Receive queues to poll; one per worker when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub queues: Option<u32>,
+}
+
+impl KindSpec for InterfaceSpec {
+    const KIND: &'static str = "Interface";
+}
+
+impl Spec for InterfaceSpec {
+    const PLURAL: &'static str = "interfaces";
+    const COLUMNS: &'static [&'static str] = &["HOST", "DRIVER", "MTU", "VPC", "ADDRESSES"];
+
+    fn validate(&self, e: &mut Errors) {
+        let h = &self.host_interface;
+        if h.is_empty() || h.len() > 15 {
+            e.at(
+                "hostInterface",
+                format!(
+                    "must be 1 to 15 characters (Linux IFNAMSIZ), got {}",
+                    h.len()
+                ),
+            );
+        } else if h.contains(['/', ':'])
+            || h.chars().any(char::is_whitespace)
+            || h == "."
+            || h == ".."
+        {
+            e.at(
+                "hostInterface",
+                format!("{h:?} is not a valid Linux interface name"),
+            );
+        }
+        if !(MIN_MTU..=MAX_MTU).contains(&self.mtu) {
+            e.at(
+                "mtu",
+                format!("must be between {MIN_MTU} and {MAX_MTU}, got {}", self.mtu),
+            );
+        }
+        for (i, a) in self.addresses.iter().enumerate() {
+            let path = format!("addresses[{i}]");
+            let net = a.network();
+            let single = matches!((a.is_ipv4(), a.prefix_len()), (true, 31..) | (false, 127..));
+            if !single && !a.has_host_bits() {
+                e.at(
+                    &path,
+                    format!(
+                        "{a} is a network address: an interface address needs a host part, e.g. {}/{}",
+                        first_host(net), a.prefix_len()
+                    ),
+                );
+            } else if a.is_ipv4() && !single && a.addr() == net.broadcast() {
+                e.at(&path, format!("{a} is the broadcast address of {net}"));
+            } else if a.addr().is_multicast() || a.addr().is_unspecified() {
+                e.at(
+                    &path,
+                    format!("{} cannot be an interface address", a.addr()),
+                );
+            }
+            if self.addresses[..i].iter().any(|b| b.addr() == a.addr()) {
+                e.at(&path, format!("address {} is listed twice", a.addr()));
+            }
+        }
+        check_ref(e, "vpc", &self.vpc);
+        if let Some(m) = &self.mac {
+            match parse_mac(m) {
+                Err(r) => e.at("mac", r),
+                Ok(b) if b[0] & 1 == 1 => e.at("mac", format!("{m} is a multicast MAC address")),
+                Ok(b) if b == [0; 6] => {
+                    e.at("mac", "00:00:00:00:00:00 is not a usable MAC address")
+                }
+                Ok(_) => {}
+            }
+        }
+        if let Some(q) = self.queues {
+            if !(1..=256).contains(&q) {
+                e.at("queues", format!("must be between 1 and 256, got {q}"));
+            }
+        }
+    }
+
+    fn references(&self) -> Vec<ObjectRef> {
+        vec![ObjectRef::new("Vpc", &self.vpc)]
+    }
+
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.host_interface.clone(),
+            self.driver.to_string(),
+            self.mtu.to_string(),
+            self.vpc.clone(),
+            if self.addresses.is_empty() {
+                "-".into()
+            } else {
+                join(&self.addresses, ",")
+            },
+        ]
+    }
+}
+
+fn first_host(net: ipnet::IpNet) -> std::net::IpAddr {
+    super::subnet::nth_host(net, 1)
+}

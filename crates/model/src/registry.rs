@@ -1,0 +1,736 @@
+//! The registry of kinds: built-in typed kinds and kinds registered at run
+//! time with only a JSON Schema, all parsed and validated the same way.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+
+use crate::error::{Errors, ValidationError, ValidationErrors};
+use crate::kinds::*;
+use crate::meta::{
+    check_name, KindSpec, Object, ObjectMeta, ObjectRef, State, Status, API_VERSION,
+};
+
+/// A typed built-in spec: validation, defaults, references and table row.
+pub trait Spec: KindSpec + JsonSchema + Clone + Send + Sync + 'static {
+    /// Lowercase plural used by the API and CLI (`routes`).
+    const PLURAL: &'static str;
+    /// `weir get` columns between NAME and STATE.
+    const COLUMNS: &'static [&'static str];
+    /// Single-object checks; paths are relative to the spec.
+    fn validate(&self, errors: &mut Errors);
+    /// Fills in defaults that depend on other fields (after validation).
+    fn normalize(&mut self) {}
+    /// Objects this one depends on.
+    fn references(&self) -> Vec<ObjectRef> {
+        Vec::new()
+    }
+    /// Values for [`Spec::COLUMNS`].
+    fn row(&self) -> Vec<String>;
+}
+
+/// What the registry knows about a kind. Built-in kinds implement it
+/// through [`TypedKind`]; kinds announced by modules through
+/// [`DynamicKind`]. Paths in errors are relative to the spec.
+pub trait Kind: Send + Sync {
+    /// PascalCase kind name (`Route`).
+    fn name(&self) -> &str;
+    /// Lowercase plural (`routes`).
+    fn plural(&self) -> &str;
+    /// Store key prefix, `/weir/v1/<kind-lowercase>/`.
+    fn key_prefix(&self) -> String {
+        crate::meta::key_prefix(self.name())
+    }
+    /// JSON Schema (draft 2020-12, self-contained) of the spec.
+    fn spec_schema(&self) -> &Value;
+    /// Parses and validates a spec; returns it normalised.
+    fn parse_spec(&self, spec: &Value) -> Result<Value, Errors>;
+    /// References to other objects in an (already parsed) spec.
+    fn references(&self, _spec: &Value) -> Vec<ObjectRef> {
+        Vec::new()
+    }
+    /// `weir get` columns between NAME and STATE.
+    fn columns(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Values for [`Kind::columns`] from an (already parsed) spec.
+    fn row(&self, _spec: &Value) -> Vec<String> {
+        Vec::new()
+    }
+    /// Whether the kind is compiled into weir (not registered at run time).
+    fn builtin(&self) -> bool {
+        false
+    }
+}
+
+/// Deserialises a spec, reporting the path of the first field that does
+/// not fit (relative to the spec).
+pub(crate) fn deserialize_spec<S: DeserializeOwned>(spec: &Value) -> Result<S, (String, String)> {
+    serde_path_to_error::deserialize(spec).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let field = if path == "." {
+            "spec".to_string()
+        } else {
+            format!("spec.{path}")
+        };
+        (field, inner)
+    })
+}
+
+fn generator() -> schemars::SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .into_generator()
+}
+
+/// JSON Schema of a Rust type, self-contained (no `$ref`).
+pub fn schema_of<T: JsonSchema>() -> Value {
+    serde_json::to_value(generator().into_root_schema_for::<T>()).expect("schema is JSON")
+}
+
+/// A built-in kind backed by a Rust spec type.
+pub struct TypedKind<S: Spec> {
+    schema: Value,
+    _spec: PhantomData<fn() -> S>,
+}
+
+impl<S: Spec> Default for TypedKind<S> {
+    fn default() -> Self {
+        TypedKind {
+            schema: schema_of::<S>(),
+            _spec: PhantomData,
+        }
+    }
+}
+
+impl<S: Spec> Kind for TypedKind<S> {
+    fn name(&self) -> &str {
+        S::KIND
+    }
+    fn plural(&self) -> &str {
+        S::PLURAL
+    }
+    fn spec_schema(&self) -> &Value {
+        &self.schema
+    }
+    fn parse_spec(&self, spec: &Value) -> Result<Value, Errors> {
+        let mut errors = Errors::new();
+        let mut typed: S = match deserialize_spec(spec) {
+            Ok(s) => s,
+            Err((field, reason)) => {
+                let rel = field.strip_prefix("spec").unwrap_or(&field);
+                errors.at(rel.strip_prefix('.').unwrap_or(rel), reason);
+                return Err(errors);
+            }
+        };
+        typed.validate(&mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        typed.normalize();
+        Ok(serde_json::to_value(&typed).expect("specs serialise to JSON"))
+    }
+    fn references(&self, spec: &Value) -> Vec<ObjectRef> {
+        deserialize_spec::<S>(spec)
+            .map(|s| s.references())
+            .unwrap_or_default()
+    }
+    fn columns(&self) -> Vec<String> {
+        S::COLUMNS.iter().map(|c| c.to_string()).collect()
+    }
+    fn row(&self, spec: &Value) -> Vec<String> {
+        match deserialize_spec::<S>(spec) {
+            Ok(s) => s.row(),
+            Err(_) => vec!["?".into(); S::COLUMNS.len()],
+        }
+    }
+    fn builtin(&self) -> bool {
+        true
+    }
+}
+
+/// A kind registered at run time by an external module, described only by
+/// the JSON Schema of its spec.
+///
+/// The schema may carry `"x-weir-columns": [{"name": "VNI", "path": "/vni"}]`
+/// (JSON pointers into the spec) for `weir get` tables, and
+/// `"x-weir-references": [{"kind": "Vpc", "path": "/vpc"}]` for the
+/// objects a spec depends on.
+pub struct DynamicKind {
+    name: String,
+    plural: String,
+    schema: Value,
+    validator: jsonschema::Validator,
+}
+
+impl DynamicKind {
+    pub fn new(name: &str, schema: Value) -> Result<Self, RegistryError> {
+        check_kind_name(name)?;
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .map_err(|e| RegistryError::InvalidSchema(name.to_string(), e.to_string()))?;
+        Ok(DynamicKind {
+            name: name.to_string(),
+            plural: plural_of(name),
+            schema,
+            validator,
+        })
+    }
+
+    fn pointers(&self, ext: &str) -> Vec<(String, String)> {
+        let Some(Value::Array(list)) = self.schema.get(ext) else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter_map(|c| {
+                let a = c.get("name").or_else(|| c.get("kind"))?.as_str()?;
+                let p = c.get("path")?.as_str()?;
+                Some((a.to_string(), p.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// Converts a JSON pointer (`/nextHops/0/address`) to a dotted path
+/// (`nextHops[0].address`).
+pub fn pointer_to_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
+}
+
+impl Kind for DynamicKind {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn plural(&self) -> &str {
+        &self.plural
+    }
+    fn spec_schema(&self) -> &Value {
+        &self.schema
+    }
+    fn parse_spec(&self, spec: &Value) -> Result<Value, Errors> {
+        let mut errors = Errors::new();
+        for e in self.validator.iter_errors(spec) {
+            errors.at(pointer_to_path(e.instance_path().as_str()), e.to_string());
+        }
+        if errors.is_empty() {
+            Ok(spec.clone())
+        } else {
+            Err(errors)
+        }
+    }
+    fn references(&self, spec: &Value) -> Vec<ObjectRef> {
+        self.pointers("x-weir-references")
+            .into_iter()
+            .filter_map(|(kind, p)| {
+                let name = spec.pointer(&p)?.as_str()?;
+                Some(ObjectRef::new(kind, name))
+            })
+            .collect()
+    }
+    fn columns(&self) -> Vec<String> {
+        self.pointers("x-weir-columns")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+    fn row(&self, spec: &Value) -> Vec<String> {
+        self.pointers("x-weir-columns")
+            .into_iter()
+            .map(|(_, p)| match spec.pointer(&p) {
+                None | Some(Value::Null) => "-".to_string(),
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// Why a kind could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("invalid kind name {0:?}: {1}")]
+    InvalidName(String, String),
+    #[error("kind {0} is already registered")]
+    AlreadyRegistered(String),
+    #[error("kind {0} is built in and cannot be replaced or removed")]
+    Builtin(String),
+    #[error("kind {0}: invalid JSON Schema: {1}")]
+    InvalidSchema(String, String),
+    #[error("kind {0} is not registered")]
+    NotFound(String),
+}
+
+fn check_kind_name(name: &str) -> Result<(), RegistryError> {
+    let bad = |r: &str| Err(RegistryError::InvalidName(name.to_string(), r.to_string()));
+    if name.is_empty() || name.len() > 63 {
+        return bad("must be 1 to 63 characters");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return bad("must start with an uppercase letter (PascalCase, like NatRule)");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return bad("must be letters and digits only (PascalCase, like NatRule)");
+    }
+    Ok(())
+}
+
+/// English plural of a kind name, lowercased (`Policy` -> `policies`).
+pub fn plural_of(kind: &str) -> String {
+    let k = kind.to_ascii_lowercase();
+    if k.ends_with('y') && !k.ends_with("ay") && !k.ends_with("ey") && !k.ends_with("oy") {
+        format!("{}ies", &k[..k.len() - 1])
+    } else if k.ends_with('s') || k.ends_with('x') || k.ends_with("ch") || k.ends_with("sh") {
+        format!("{k}es")
+    } else {
+        format!("{k}s")
+    }
+}
+
+struct Entry {
+    kind: Arc<dyn Kind>,
+    schema: Value,
+}
+
+/// Every kind weir understands. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<String, Arc<Entry>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("kinds", &self.kinds.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The names of the built-in kinds, in dependency order.
+pub const BUILTIN_KINDS: &[&str] = &[
+    "Vpc",
+    "Interface",
+    "Subnet",
+    "Route",
+    "Peering",
+    "NatRule",
+    "RateLimit",
+    "Vtep",
+    "BgpRouter",
+    "BgpNeighbor",
+];
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry with every built-in `weir/v1` kind.
+    pub fn builtin() -> Self {
+        let mut r = Registry::new();
+        r.add_typed::<VpcSpec>();
+        r.add_typed::<InterfaceSpec>();
+        r.add_typed::<SubnetSpec>();
+        r.add_typed::<RouteSpec>();
+        r.add_typed::<PeeringSpec>();
+        r.add_typed::<NatRuleSpec>();
+        r.add_typed::<RateLimitSpec>();
+        r.add_typed::<VtepSpec>();
+        r.add_typed::<BgpRouterSpec>();
+        r.add_typed::<BgpNeighborSpec>();
+        r
+    }
+
+    fn add_typed<S: Spec>(&mut self) {
+        self.register(Arc::new(TypedKind::<S>::default()))
+            .expect("built-in kinds are distinct");
+    }
+
+    /// Registers a kind given by a descriptor.
+    pub fn register(&mut self, kind: Arc<dyn Kind>) -> Result<(), RegistryError> {
+        let name = kind.name().to_string();
+        check_kind_name(&name)?;
+        if let Some(k) = self.lookup(&name).or_else(|| self.lookup(kind.plural())) {
+            return Err(RegistryError::AlreadyRegistered(k.name().to_string()));
+        }
+        let schema = object_schema(kind.as_ref());
+        self.kinds.insert(name, Arc::new(Entry { kind, schema }));
+        Ok(())
+    }
+
+    /// Registers a kind announced at run time with the JSON Schema of its
+    /// spec (any draft `jsonschema` understands; 2020-12 when unstated).
+    pub fn register_dynamic(
+        &mut self,
+        name: &str,
+        spec_schema: Value,
+    ) -> Result<(), RegistryError> {
+        self.register(Arc::new(DynamicKind::new(name, spec_schema)?))
+    }
+
+    /// Removes a kind registered at run time.
+    pub fn unregister(&mut self, name: &str) -> Result<(), RegistryError> {
+        match self.kinds.get(name) {
+            None => Err(RegistryError::NotFound(name.to_string())),
+            Some(e) if e.kind.builtin() => Err(RegistryError::Builtin(name.to_string())),
+            Some(_) => {
+                self.kinds.remove(name);
+                Ok(())
+            }
+        }
+    }
+
+    /// The kind with exactly this name.
+    pub fn get(&self, name: &str) -> Option<&dyn Kind> {
+        self.kinds.get(name).map(|e| e.kind.as_ref())
+    }
+
+    /// Finds a kind by name, lowercase name or plural (`Route`, `route`,
+    /// `routes`), as a CLI would accept.
+    pub fn lookup(&self, word: &str) -> Option<&dyn Kind> {
+        if let Some(k) = self.get(word) {
+            return Some(k);
+        }
+        let w = word.to_ascii_lowercase();
+        self.kinds
+            .values()
+            .find(|e| e.kind.name().to_ascii_lowercase() == w || e.kind.plural() == w)
+            .map(|e| e.kind.as_ref())
+    }
+
+    /// Names of every registered kind.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.kinds.keys().map(String::as_str)
+    }
+
+    /// JSON Schema (draft 2020-12, self-contained) of a whole object of
+    /// this kind: apiVersion, kind, metadata, spec and status.
+    pub fn schema(&self, kind: &str) -> Option<&Value> {
+        self.kinds.get(kind).map(|e| &e.schema)
+    }
+
+    /// JSON Schema of the kind's spec alone.
+    pub fn spec_schema(&self, kind: &str) -> Option<&Value> {
+        self.get(kind).map(|k| k.spec_schema())
+    }
+
+    /// Parses and validates one object (a YAML or JSON document already
+    /// read into a JSON value). The spec of a built-in kind comes back
+    /// normalised: defaults filled in.
+    pub fn parse(&self, doc: &Value) -> Result<Object, ValidationErrors> {
+        let Value::Object(map) = doc else {
+            return Err(ValidationError::new(
+                "",
+                "",
+                "",
+                format!(
+                    "expected a mapping with apiVersion, kind, metadata and spec, got {}",
+                    type_name(doc)
+                ),
+            )
+            .into());
+        };
+        let kind_name = map
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let name = map
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let mut errs = ValidationErrors::new();
+        let err =
+            |field: &str, reason: String| ValidationError::new(&kind_name, &name, field, reason);
+
+        for key in map.keys() {
+            if !["apiVersion", "kind", "metadata", "spec", "status"].contains(&key.as_str()) {
+                errs.push(err(
+                    key,
+                    format!("unknown field `{key}`, expected one of apiVersion, kind, metadata, spec, status"),
+                ));
+            }
+        }
+        match map.get("apiVersion") {
+            Some(Value::String(v)) if v == API_VERSION => {}
+            Some(Value::String(v)) => errs.push(err(
+                "apiVersion",
+                format!("unsupported apiVersion {v:?}, expected {API_VERSION}"),
+            )),
+            Some(v) => errs.push(err(
+                "apiVersion",
+                format!("expected the string {API_VERSION}, got {}", type_name(v)),
+            )),
+            None => errs.push(err("apiVersion", format!("required: {API_VERSION}"))),
+        }
+        let kind = match map.get("kind") {
+            Some(Value::String(k)) => match self.get(k) {
+                Some(kind) => Some(kind),
+                None => {
+                    let hint = self
+                        .lookup(k)
+                        .map(|c| format!("; did you mean {}?", c.name()))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "; known kinds: {}",
+                                self.kinds().collect::<Vec<_>>().join(", ")
+                            )
+                        });
+                    errs.push(err("kind", format!("unknown kind {k:?}{hint}")));
+                    None
+                }
+            },
+            Some(v) => {
+                errs.push(err(
+                    "kind",
+                    format!("expected a string, got {}", type_name(v)),
+                ));
+                None
+            }
+            None => {
+                errs.push(err("kind", "required".into()));
+                None
+            }
+        };
+        let metadata = match map.get("metadata") {
+            None => {
+                errs.push(err("metadata", "required: at least metadata.name".into()));
+                None
+            }
+            Some(m) => match serde_path_to_error::deserialize::<_, ObjectMeta>(m) {
+                Err(e) => {
+                    let p = e.path().to_string();
+                    let field = if p == "." {
+                        "metadata".into()
+                    } else {
+                        format!("metadata.{p}")
+                    };
+                    errs.push(err(&field, e.into_inner().to_string()));
+                    None
+                }
+                Ok(meta) => {
+                    if let Err(r) = check_name(&meta.name) {
+                        errs.push(err("metadata.name", r));
+                    }
+                    if let Some(n) = &meta.node {
+                        if let Err(r) = check_name(n) {
+                            errs.push(err("metadata.node", r));
+                        }
+                    }
+                    for k in meta.labels.keys() {
+                        if k.is_empty() || k.len() > 253 || k.chars().any(char::is_whitespace) {
+                            errs.push(err(
+                                &format!("metadata.labels.{k}"),
+                                "label keys are 1 to 253 characters without spaces".into(),
+                            ));
+                        }
+                    }
+                    Some(meta)
+                }
+            },
+        };
+        let status = match map.get("status") {
+            None | Some(Value::Null) => None,
+            Some(s) => match serde_path_to_error::deserialize::<_, Status>(s) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let p = e.path().to_string();
+                    let field = if p == "." {
+                        "status".into()
+                    } else {
+                        format!("status.{p}")
+                    };
+                    errs.push(err(&field, e.into_inner().to_string()));
+                    None
+                }
+            },
+        };
+        let empty = Value::Object(Map::new());
+        let raw_spec = match map.get("spec") {
+            None | Some(Value::Null) => &empty,
+            Some(s) => s,
+        };
+        let spec = match kind {
+            Some(kind) => match kind.parse_spec(raw_spec) {
+                Ok(s) => Some(s),
+                Err(list) => {
+                    for (path, reason) in list.list {
+                        let field = if path.is_empty() {
+                            "spec".into()
+                        } else {
+                            format!("spec.{path}")
+                        };
+                        errs.push(err(&field, reason));
+                    }
+                    None
+                }
+            },
+            None => None,
+        };
+        match (errs.is_empty(), kind, metadata, spec) {
+            (true, Some(kind), Some(metadata), Some(spec)) => Ok(Object {
+                api_version: API_VERSION.to_string(),
+                kind: kind.name().to_string(),
+                metadata,
+                spec,
+                status,
+            }),
+            _ => Err(errs),
+        }
+    }
+
+    /// Parses every object in a YAML (or JSON) text: several documents
+    /// separated by `---`, or a sequence of objects. Errors from every
+    /// document are collected.
+    pub fn parse_yaml(&self, text: &str) -> Result<Vec<Object>, ValidationErrors> {
+        let docs = crate::yaml::documents(text)?;
+        let mut out = Vec::new();
+        let mut errs = ValidationErrors::new();
+        for d in &docs {
+            match self.parse(d) {
+                Ok(o) => out.push(o),
+                Err(e) => errs.extend(e),
+            }
+        }
+        errs.into_result().map(|_| out)
+    }
+
+    /// Parses one object from a JSON text.
+    pub fn parse_json(&self, text: &str) -> Result<Object, ValidationErrors> {
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            ValidationErrors::from(ValidationError::new(
+                "",
+                "",
+                "",
+                format!("invalid JSON: {e}"),
+            ))
+        })?;
+        self.parse(&v)
+    }
+
+    /// Re-validates an object (e.g. one read back from the store).
+    pub fn validate(&self, object: &Object) -> Result<(), ValidationErrors> {
+        let v = serde_json::to_value(object).expect("objects serialise to JSON");
+        self.parse(&v).map(|_| ())
+    }
+
+    /// Validates single objects and then the set as a whole (the state
+    /// after a transaction): see [`crate::cross::validate_set`].
+    pub fn validate_set(&self, objects: &[Object]) -> Result<(), ValidationErrors> {
+        let mut errs = ValidationErrors::new();
+        for o in objects {
+            if let Err(e) = self.validate(o) {
+                errs.extend(e);
+            }
+        }
+        errs.extend(crate::cross::validate_set(objects));
+        errs.into_result()
+    }
+
+    /// Objects `object` depends on.
+    pub fn references(&self, object: &Object) -> Vec<ObjectRef> {
+        self.get(&object.kind)
+            .map(|k| k.references(&object.spec))
+            .unwrap_or_default()
+    }
+
+    /// `weir get` table header for a kind: NAME, the kind's columns, STATE.
+    pub fn columns(&self, kind: &str) -> Vec<String> {
+        let mut c = vec!["NAME".to_string()];
+        if let Some(k) = self.lookup(kind) {
+            c.extend(k.columns());
+        }
+        c.push("STATE".into());
+        c
+    }
+
+    /// `weir get` table row for an object, matching [`Registry::columns`].
+    pub fn row(&self, object: &Object) -> Vec<String> {
+        let mut r = vec![object.metadata.name.clone()];
+        if let Some(k) = self.get(&object.kind) {
+            r.extend(k.row(&object.spec));
+        }
+        r.push(
+            object
+                .status
+                .as_ref()
+                .map(|s| s.state)
+                .unwrap_or(State::Unknown)
+                .to_string(),
+        );
+        r
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// JSON Schema of a whole object of `kind`.
+fn object_schema(kind: &dyn Kind) -> Value {
+    let mut spec = kind.spec_schema().clone();
+    if let Value::Object(m) = &mut spec {
+        m.remove("$schema");
+    }
+    let spec_required = spec
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty());
+    let mut required = vec!["apiVersion", "kind", "metadata"];
+    if spec_required {
+        required.push("spec");
+    }
+    let mut meta = schema_of::<ObjectMeta>();
+    let mut status = schema_of::<Status>();
+    for s in [&mut meta, &mut status] {
+        if let Value::Object(m) = s {
+            m.remove("$schema");
+        }
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": kind.name(),
+        "description": format!("A {API_VERSION} {} object.", kind.name()),
+        "type": "object",
+        "additionalProperties": false,
+        "required": required,
+        "properties": {
+            "apiVersion": {"type": "string", "const": API_VERSION},
+            "kind": {"type": "string", "const": kind.name()},
+            "metadata": meta,
+            "spec": spec,
+            "status": status,
+        }
+    })
+}

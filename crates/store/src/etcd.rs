@@ -1,0 +1,401 @@
+//! The etcd backend, through the `etcd-client` crate.
+//!
+//! - A [`Txn`] is one etcd `Txn`: `ModRevision(k, r)` compares `mod_revision
+//!   == r` (etcd treats a missing key as revision 0), `Exists`/`Absent`
+//!   compare `version > 0` / `version == 0`. The failure branch reads every
+//!   compared key, at the same revision, so the store can tell which
+//!   compares failed.
+//! - A watch asks for `start_revision` and progress notifications. When
+//!   the stream breaks it reconnects (with backoff) from the revision after
+//!   the last event or progress notification it saw. A compacted start
+//!   revision surfaces as [`StoreError::Compacted`].
+//! - etcd limits a transaction to `--max-txn-ops` operations (default 128)
+//!   and a request to `--max-request-bytes` (default 1.5 MiB); run etcd
+//!   with limits above the largest transaction weir writes (the test
+//!   fixture uses 100000 ops and 32 MiB).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use etcd_client::{
+    Client, CompactionOptions, Compare as EtcdCompare, CompareOp, ConnectOptions, EventType,
+    GetOptions, KvClient, TxnOp, TxnOpResponse, WatchClient, WatchOptions, WatchResponse,
+};
+use tokio::sync::mpsc;
+
+use crate::{
+    Compare, Event, EventKind, KeyValue, Result, Store, StoreError, Txn, TxnResult, WatchStream,
+};
+
+/// Largest gRPC message the store accepts (lists, big watch responses).
+const MAX_MESSAGE: usize = 256 << 20;
+const WATCH_CHANNEL: usize = 1024;
+
+/// A store in an etcd cluster. Cheap to clone.
+#[derive(Clone)]
+pub struct EtcdStore {
+    kv: KvClient,
+    watch: WatchClient,
+}
+
+fn to_u64(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+fn convert_kv(kv: &etcd_client::KeyValue) -> Result<KeyValue> {
+    Ok(KeyValue {
+        key: std::str::from_utf8(kv.key())
+            .map_err(|_| StoreError::EtcdResponse("key is not UTF-8".into()))?
+            .to_string(),
+        value: kv.value().to_vec(),
+        create_revision: to_u64(kv.create_revision()),
+        mod_revision: to_u64(kv.mod_revision()),
+        version: to_u64(kv.version()),
+    })
+}
+
+fn header_revision(h: Option<&etcd_client::ResponseHeader>) -> Result<u64> {
+    h.map(|h| to_u64(h.revision()))
+        .ok_or_else(|| StoreError::EtcdResponse("response without a header".into()))
+}
+
+/// Whether an etcd error is the server's "required revision has been
+/// compacted".
+fn is_compacted(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s) if s.message().contains("compacted"))
+}
+
+impl EtcdStore {
+    /// Connects to the cluster at `endpoints` (`http://host:port`).
+    pub async fn connect<E: AsRef<str>>(endpoints: &[E]) -> Result<Self> {
+        let options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+            .with_keep_alive_while_idle(true);
+        let client = Client::connect(endpoints, Some(options)).await?;
+        Ok(Self::from_client(client))
+    }
+
+    /// Wraps a connected client.
+    pub fn from_client(client: Client) -> Self {
+        Self {
+            kv: client
+                .kv_client()
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+            watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
+        }
+    }
+
+    /// Learns the compact revision by opening a watch from a compacted
+    /// revision: etcd answers it with `compact_revision` set.
+    async fn compact_revision_for(&self, prefix: &str, start: u64) -> Result<u64> {
+        let mut stream = open_watch(self.watch.clone(), prefix, start).await?;
+        let wait = async {
+            while let Some(resp) = stream.message().await? {
+                if resp.compact_revision() > 0 {
+                    return Ok(to_u64(resp.compact_revision()));
+                }
+                if resp.canceled() {
+                    return Err(StoreError::WatchCancelled(resp.cancel_reason().to_string()));
+                }
+            }
+            Err(StoreError::EtcdResponse(
+                "watch ended before reporting the compact revision".into(),
+            ))
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .map_err(|_| {
+                StoreError::EtcdResponse("no compact revision from a compacted watch".into())
+            })?
+    }
+}
+
+async fn open_watch(
+    mut client: WatchClient,
+    prefix: &str,
+    start: u64,
+) -> Result<etcd_client::WatchStream> {
+    let mut options = WatchOptions::new()
+        .with_start_revision(start as i64)
+        .with_progress_notify();
+    options = if prefix.is_empty() {
+        options.with_all_keys()
+    } else {
+        options.with_prefix()
+    };
+    Ok(client.watch(prefix, Some(options)).await?)
+}
+
+/// The result of handling one watch response.
+enum Handled {
+    Continue,
+    /// The consumer went away or the watch ended with an error sent.
+    Stop,
+}
+
+async fn handle_response(
+    resp: WatchResponse,
+    next: &mut u64,
+    tx: &mpsc::Sender<Result<Event>>,
+) -> Handled {
+    if resp.compact_revision() > 0 {
+        let _ = tx
+            .send(Err(StoreError::Compacted {
+                requested: *next,
+                compact_revision: to_u64(resp.compact_revision()),
+            }))
+            .await;
+        return Handled::Stop;
+    }
+    if resp.canceled() {
+        let _ = tx
+            .send(Err(StoreError::WatchCancelled(
+                resp.cancel_reason().to_string(),
+            )))
+            .await;
+        return Handled::Stop;
+    }
+    if resp.events().is_empty() {
+        // A progress notification: every change up to the header's revision
+        // has been sent. (Not so for the "created" response, whose header
+        // revision does not cover pending history.)
+        if !resp.created() {
+            if let Some(h) = resp.header() {
+                *next = (*next).max(to_u64(h.revision()) + 1);
+            }
+        }
+        return Handled::Continue;
+    }
+    for e in resp.events() {
+        let Some(kv) = e.kv() else { continue };
+        let kv = match convert_kv(kv) {
+            Ok(kv) => kv,
+            Err(err) => {
+                let _ = tx.send(Err(err)).await;
+                return Handled::Stop;
+            }
+        };
+        let revision = kv.mod_revision;
+        if revision < *next {
+            // Already delivered before a reconnect.
+            continue;
+        }
+        let kind = match e.event_type() {
+            EventType::Put => EventKind::Put,
+            EventType::Delete => EventKind::Delete,
+        };
+        if tx.send(Ok(Event { kind, kv, revision })).await.is_err() {
+            return Handled::Stop;
+        }
+    }
+    // etcd never splits one revision's events across responses (no
+    // fragmenting is asked for), so the next response starts after it.
+    if let Some(last) = resp.events().last().and_then(|e| e.kv()) {
+        *next = (*next).max(to_u64(last.mod_revision()) + 1);
+    }
+    Handled::Continue
+}
+
+async fn run_watch(
+    client: WatchClient,
+    prefix: String,
+    mut next: u64,
+    mut stream: etcd_client::WatchStream,
+    tx: mpsc::Sender<Result<Event>>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        loop {
+            let msg = tokio::select! {
+                msg = stream.message() => msg,
+                _ = tx.closed() => return,
+            };
+            match msg {
+                Ok(Some(resp)) => {
+                    backoff = Duration::from_millis(50);
+                    if let Handled::Stop = handle_response(resp, &mut next, &tx).await {
+                        return;
+                    }
+                }
+                // The stream broke or the server closed it: reconnect.
+                Ok(None) | Err(_) => break,
+            }
+        }
+        stream = loop {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = tx.closed() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            match open_watch(client.clone(), &prefix, next).await {
+                Ok(s) => break s,
+                Err(_) => continue,
+            }
+        };
+    }
+}
+
+#[async_trait]
+impl Store for EtcdStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        if key.is_empty() {
+            return Ok(None);
+        }
+        let resp = self.kv.clone().get(key, None).await?;
+        resp.kvs().first().map(convert_kv).transpose()
+    }
+
+    async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, u64)> {
+        let options = if prefix.is_empty() {
+            GetOptions::new().with_all_keys()
+        } else {
+            GetOptions::new().with_prefix()
+        };
+        let key = if prefix.is_empty() { "\0" } else { prefix };
+        let resp = self.kv.clone().get(key, Some(options)).await?;
+        let revision = header_revision(resp.header())?;
+        let kvs = resp
+            .kvs()
+            .iter()
+            .map(convert_kv)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((kvs, revision))
+    }
+
+    async fn txn(&self, txn: Txn) -> Result<TxnResult> {
+        txn.validate()?;
+        let compares: Vec<EtcdCompare> = txn
+            .compares
+            .iter()
+            .map(|c| match c {
+                Compare::ModRevision(k, r) => {
+                    EtcdCompare::mod_revision(k.as_str(), CompareOp::Equal, *r as i64)
+                }
+                Compare::Exists(k) => EtcdCompare::version(k.as_str(), CompareOp::Greater, 0),
+                Compare::Absent(k) => EtcdCompare::version(k.as_str(), CompareOp::Equal, 0),
+            })
+            .collect();
+        let reads: Vec<TxnOp> = txn
+            .compares
+            .iter()
+            .map(|c| TxnOp::get(c.key(), None))
+            .collect();
+        let ops: Vec<TxnOp> = txn
+            .puts
+            .iter()
+            .map(|(k, v)| TxnOp::put(k.as_str(), v.as_slice(), None))
+            .chain(txn.deletes.iter().map(|k| TxnOp::delete(k.as_str(), None)))
+            .collect();
+        let etcd_txn = etcd_client::Txn::new()
+            .when(compares)
+            .and_then(ops)
+            .or_else(reads);
+        let resp = self.kv.clone().txn(etcd_txn).await?;
+        let revision = header_revision(resp.header())?;
+        if resp.succeeded() {
+            return Ok(TxnResult {
+                succeeded: true,
+                revision,
+                failed_compares: Vec::new(),
+            });
+        }
+        let responses = resp.op_responses();
+        let mut failed = Vec::new();
+        for (i, c) in txn.compares.iter().enumerate() {
+            let current = match responses.get(i) {
+                Some(TxnOpResponse::Get(g)) => g.kvs().first().map(|kv| to_u64(kv.mod_revision())),
+                _ => {
+                    return Err(StoreError::EtcdResponse(
+                        "failed txn without the compared keys' reads".into(),
+                    ))
+                }
+            };
+            if !c.holds(current) {
+                failed.push(i);
+            }
+        }
+        Ok(TxnResult {
+            succeeded: false,
+            revision,
+            failed_compares: failed,
+        })
+    }
+
+    async fn watch(&self, prefix: &str, from_revision: u64) -> Result<WatchStream> {
+        let current = self.revision().await?;
+        let start = if from_revision == 0 {
+            current + 1
+        } else {
+            from_revision
+        };
+        if start <= current {
+            // Reading at `start` fails exactly when a watch from it would.
+            let probe = self
+                .kv
+                .clone()
+                .get(
+                    "\0",
+                    Some(
+                        GetOptions::new()
+                            .with_count_only()
+                            .with_revision(start as i64),
+                    ),
+                )
+                .await;
+            match probe {
+                Err(e) if is_compacted(&e) => {
+                    return Err(StoreError::Compacted {
+                        requested: start,
+                        compact_revision: self.compact_revision_for(prefix, start).await?,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
+        }
+        let stream = open_watch(self.watch.clone(), prefix, start).await?;
+        let (tx, rx) = mpsc::channel(WATCH_CHANNEL);
+        let task = tokio::spawn(run_watch(
+            self.watch.clone(),
+            prefix.to_string(),
+            start,
+            stream,
+            tx,
+        ));
+        Ok(WatchStream::new(rx, task))
+    }
+
+    async fn revision(&self) -> Result<u64> {
+        let resp = self
+            .kv
+            .clone()
+            .get("\0", Some(GetOptions::new().with_count_only()))
+            .await?;
+        header_revision(resp.header())
+    }
+
+    async fn compact(&self, revision: u64) -> Result<()> {
+        let current = self.revision().await?;
+        if revision > current {
+            return Err(StoreError::FutureRevision {
+                requested: revision,
+                current,
+            });
+        }
+        match self
+            .kv
+            .clone()
+            .compact(
+                revision as i64,
+                Some(CompactionOptions::new().with_physical()),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_compacted(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! weir on real interfaces: a lab of namespaces (h1 -- gw -- h2), `weir
+//! serve` in gw, real pings, traceroute, TCP through and to the gateway,
+//! and a clean SIGTERM. Once per driver.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use weir_lab::{unique_name, Lab, Topology};
+
+/// The tests share CPUs; one lab at a time keeps timings sane.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const GATEWAY: &str = r#"
+apiVersion: weir/v1
+kind: Interface
+metadata: { name: lan }
+spec:
+  hostInterface: lan
+  driver: DRIVER
+  addresses: [10.0.1.1/24, "2001:db8:1::1/64"]
+---
+apiVersion: weir/v1
+kind: Interface
+metadata: { name: wan }
+spec:
+  hostInterface: wan
+  driver: DRIVER
+  mtu: 1280
+  addresses: [10.0.2.1/24, "2001:db8:2::1/64"]
+"#;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A running `weir serve`, stopped (SIGKILL) if the test fails.
+struct Weir {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Weir {
+    fn start(lab: &Lab, driver: &str, dir: &Path) -> Weir {
+        let cfg = dir.join("gateway.yaml");
+        std::fs::write(&cfg, GATEWAY.replace("DRIVER", driver)).unwrap();
+        let ready = dir.join("ready");
+        let log = dir.join("weir.log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", lab.node("gw").name()])
+            .arg(env!("CARGO_BIN_EXE_weir"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .arg("--ready-file")
+            .arg(&ready)
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.join("weir.out")).unwrap(),
+            ))
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .unwrap();
+        let w = Weir {
+            child: Some(child),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "weir not ready:\n{}", w.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            std::fs::read_to_string(&ready).unwrap(),
+            "ready\n",
+            "{}",
+            w.log()
+        );
+        w
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM; returns the exit code.
+    fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        unsafe_kill(c.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn lab() -> (Lab, tempdir::Dir) {
+    let text = std::fs::read_to_string(repo().join("examples/lab.yaml")).unwrap();
+    let name = unique_name("").replace('-', "");
+    let t = Topology::parse(&text.replace("lab: weir-demo", &format!("lab: {name}"))).unwrap();
+    (t.up().unwrap(), tempdir::Dir::new())
+}
+
+mod tempdir {
+    /// A temporary directory removed on drop.
+    pub struct Dir(std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Dir {
+            let p = std::env::temp_dir().join(weir_lab::unique_name("-e2e"));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+    }
+    impl std::ops::Deref for Dir {
+        type Target = std::path::Path;
+        fn deref(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Run in a node; returns (success, stdout + stderr).
+fn sh(lab: &Lab, node: &str, args: &[&str]) -> (bool, String) {
+    let out = lab
+        .node(node)
+        .command(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn ok(lab: &Lab, node: &str, args: &[&str]) -> String {
+    let (good, text) = sh(lab, node, args);
+    assert!(good, "{node}: {} failed:\n{text}", args.join(" "));
+    text
+}
+
+fn iperf_bps(lab: &Lab, server_node: &str, bind: &str, client_node: &str) -> f64 {
+    lab.node(server_node)
+        .spawn(&["iperf3", "-s", "-1", "-B", bind])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = ok(lab, client_node, &["iperf3", "-J", "-t", "1", "-c", bind]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap()
+}
+
+fn gateway_end_to_end(driver: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, dir) = lab();
+    let mut weir = Weir::start(&lab, driver, &dir);
+    let log = weir.log();
+    let expect = if driver == "afpacket" {
+        "via afpacket"
+    } else {
+        "via afxdp"
+    };
+    assert!(log.contains(expect), "{log}");
+
+    // Ping across, both families; ARP and ND resolved the gateway's MAC.
+    ok(&lab, "h1", &["ping", "-c", "2", "-W", "2", "10.0.2.2"]);
+    ok(
+        &lab,
+        "h1",
+        &["ping", "-6", "-c", "2", "-W", "2", "2001:db8:2::2"],
+    );
+    let neigh = ok(&lab, "h1", &["ip", "neigh", "show", "10.0.1.1"]);
+    assert!(neigh.contains("02:00:00:00:01:01"), "{neigh}");
+    let neigh6 = ok(&lab, "h1", &["ip", "-6", "neigh", "show", "2001:db8:1::1"]);
+    assert!(neigh6.contains("02:00:00:00:01:01"), "{neigh6}");
+
+    // traceroute sees weir's time-exceeded.
+    let tr = ok(
+        &lab,
+        "h1",
+        &["traceroute", "-n", "-q", "1", "-w", "2", "10.0.2.2"],
+    );
+    let hops: Vec<&str> = tr.lines().skip(1).collect();
+    assert!(
+        hops[0].contains("10.0.1.1") && hops[1].contains("10.0.2.2"),
+        "{tr}"
+    );
+
+    // Too big for wan's MTU of 1280: fragmentation needed / packet too big.
+    let (_, frag) = sh(
+        &lab,
+        "h1",
+        &[
+            "ping", "-M", "do", "-s", "1300", "-c", "1", "-W", "2", "10.0.2.2",
+        ],
+    );
+    assert!(
+        frag.contains("mtu = 1280") || frag.contains("mtu=1280"),
+        "{frag}"
+    );
+    let (_, ptb) = sh(
+        &lab,
+        "h1",
+        &[
+            "ping",
+            "-6",
+            "-s",
+            "1300",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "2001:db8:2::2",
+        ],
+    );
+    assert!(
+        ptb.to_lowercase().contains("packet too big") && ptb.contains("1280"),
+        "{ptb}"
+    );
+
+    // TCP through the gateway, and to the gateway through the kernel mirror.
+    let through = iperf_bps(&lab, "h2", "10.0.2.2", "h1");
+    assert!(through > 50e6, "TCP through weir: {through} bit/s");
+    let to_gw = iperf_bps(&lab, "gw", "10.0.1.1", "h1");
+    assert!(to_gw > 10e6, "TCP to the gateway: {to_gw} bit/s");
+
+    // SIGTERM: clean exit, nothing left behind.
+    assert_eq!(weir.stop(), Some(0), "{}", weir.log());
+    let links = ok(&lab, "gw", &["ip", "-d", "link", "show"]);
+    assert!(!links.contains("cp-"), "kernel mirrors left:\n{links}");
+    assert!(!links.contains("xdp"), "XDP program left:\n{links}");
+}
+
+#[test]
+fn gateway_end_to_end_afxdp() {
+    gateway_end_to_end("afxdp");
+}
+
+#[test]
+fn gateway_end_to_end_afpacket() {
+    gateway_end_to_end("afpacket");
+}
+
+#[test]
+fn bad_day0_file_is_refused_with_the_field() {
+    let dir = tempdir::Dir::new();
+    let cfg = dir.join("bad.yaml");
+    std::fs::write(
+        &cfg,
+        GATEWAY
+            .replace("DRIVER", "auto")
+            .replace("mtu: 1280", "mtu: 20"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spec.mtu"), "{err}");
+}
