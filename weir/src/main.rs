@@ -1,6 +1,7 @@
 //! The `weir` command.
 
 mod bench;
+mod bench_e2e;
 mod demo;
 mod lab;
 mod report;
@@ -68,6 +69,24 @@ fn main() {
             } else {
                 scenarios
             };
+            // Scenarios on real interfaces run only when named.
+            if names.iter().any(|n| n == "e2e-ipv4-fwd") {
+                match bench_e2e::run(3.0, 3, &["afxdp", "afpacket"]) {
+                    Ok(rs) => {
+                        for r in rs {
+                            println!("{}", serde_json::to_string(&r).expect("serializable"));
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("weir bench e2e-ipv4-fwd: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            let names: Vec<String> = names.into_iter().filter(|n| n != "e2e-ipv4-fwd").collect();
+            if names.is_empty() {
+                return;
+            }
             if let Some(bad) = names
                 .iter()
                 .find(|n| !bench::SCENARIOS.contains(&n.as_str()))

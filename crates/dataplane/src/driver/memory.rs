@@ -14,7 +14,11 @@ enum Source {
     Queue(Arc<Mutex<VecDeque<Vec<u8>>>>),
     /// A fixed set of frames replayed round robin, forever (benchmarks).
     Replay {
-        frames: Vec<(Vec<u8>, usize)>,
+        /// Every frame, each padded to whole cache lines, back to back so
+        /// rx reads memory sequentially.
+        data: Vec<u8>,
+        /// (offset into `data`, padded length, frame length) per frame.
+        frames: Vec<(usize, usize, usize)>,
         next: usize,
     },
 }
@@ -86,19 +90,22 @@ impl MemoryQueue {
         let counters = Arc::new(MemoryCounters::default());
         (
             MemoryQueue {
-                source: Source::Replay {
-                    // Padded to whole cache lines so rx copies fixed blocks.
-                    frames: frames
-                        .into_iter()
-                        .map(|f| {
-                            let len = f.len().min(crate::buffer::DATA_ROOM);
-                            let mut p = f;
-                            p.truncate(len);
-                            p.resize(len.next_multiple_of(64), 0);
-                            (p, len)
-                        })
-                        .collect(),
-                    next: 0,
+                source: {
+                    let mut data = Vec::new();
+                    let mut index = Vec::new();
+                    for f in frames {
+                        let len = f.len().min(crate::buffer::DATA_ROOM);
+                        let padded = len.next_multiple_of(64);
+                        let at = data.len();
+                        data.extend_from_slice(&f[..len]);
+                        data.resize(at + padded, 0);
+                        index.push((at, padded, len));
+                    }
+                    Source::Replay {
+                        data,
+                        frames: index,
+                        next: 0,
+                    }
                 },
                 sink: Sink::Count,
                 counters: counters.clone(),
@@ -128,14 +135,14 @@ impl PortQueue for MemoryQueue {
                     n += 1;
                 }
             }
-            Source::Replay { frames, next } => {
+            Source::Replay { data, frames, next } => {
                 if frames.is_empty() {
                     return 0;
                 }
                 while n < out.len() {
                     let Some(id) = pool.alloc_raw() else { break };
-                    let (f, len) = &frames[*next];
-                    pool.get_mut(id).fill_blocks(f, *len);
+                    let (at, padded, len) = frames[*next];
+                    pool.get_mut(id).fill_blocks(&data[at..at + padded], len);
                     *next += 1;
                     if *next == frames.len() {
                         *next = 0;
