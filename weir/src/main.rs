@@ -2,6 +2,10 @@
 
 mod bench;
 mod bench_e2e;
+mod bench_reconcile;
+mod cli;
+mod daemon_api;
+mod daemon_cli;
 mod demo;
 mod lab;
 mod report;
@@ -42,22 +46,27 @@ enum Command {
         /// Scenarios to run (all when none is named).
         scenarios: Vec<String>,
     },
-    /// Print the node graph in Graphviz DOT (pipe to `dot -Tsvg`).
-    Graph,
+    /// The daemon's reconciler and counters: status, history, graph, stats.
+    #[command(flatten)]
+    Daemon(daemon_cli::DaemonCmd),
     /// Run the gateway daemon.
     Serve(serve::ServeArgs),
     /// Labs of network namespaces: up, down, exec, status.
     #[command(subcommand)]
     Lab(lab::LabCmd),
+    /// Management API clients: apply, get, describe, delete, diff, watch.
+    #[command(flatten)]
+    Api(cli::ApiCommand),
 }
 
 fn main() {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo { rounds } => demo::run(rounds),
-        Command::Graph => print!("{}", weir_dataplane::nodes::graph().dot()),
+        Command::Daemon(c) => std::process::exit(daemon_cli::run(c)),
         Command::Serve(a) => std::process::exit(serve::run(a)),
         Command::Lab(c) => std::process::exit(lab::run(c)),
+        Command::Api(c) => std::process::exit(cli::run(c)),
         Command::Bench {
             json,
             packets,
@@ -83,7 +92,29 @@ fn main() {
                     }
                 }
             }
-            let names: Vec<String> = names.into_iter().filter(|n| n != "e2e-ipv4-fwd").collect();
+            // Management-plane scenarios, also only when named.
+            for n in names
+                .iter()
+                .filter(|n| bench_reconcile::SCENARIOS.contains(&n.as_str()))
+            {
+                match bench_reconcile::run(n) {
+                    Ok(lines) => {
+                        for l in lines {
+                            println!("{l}");
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("weir bench {n}: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            let names: Vec<String> = names
+                .into_iter()
+                .filter(|n| {
+                    n != "e2e-ipv4-fwd" && !bench_reconcile::SCENARIOS.contains(&n.as_str())
+                })
+                .collect();
             if names.is_empty() {
                 return;
             }
@@ -92,8 +123,9 @@ fn main() {
                 .find(|n| !bench::SCENARIOS.contains(&n.as_str()))
             {
                 eprintln!(
-                    "weir bench: unknown scenario {bad:?}; known: {}",
-                    bench::SCENARIOS.join(", ")
+                    "weir bench: unknown scenario {bad:?}; known: {}, {}, e2e-ipv4-fwd",
+                    bench::SCENARIOS.join(", "),
+                    bench_reconcile::SCENARIOS.join(", ")
                 );
                 std::process::exit(2);
             }

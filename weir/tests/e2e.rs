@@ -55,6 +55,10 @@ impl Weir {
             .arg(env!("CARGO_BIN_EXE_weir"))
             .args(["serve", "--config"])
             .arg(&cfg)
+            .arg("--store")
+            .arg(dir.join("store.redb"))
+            .arg("--listen")
+            .arg(format!("unix:{}", dir.join("api.sock").display()))
             .arg("--ready-file")
             .arg(&ready)
             .stdout(Stdio::from(
@@ -287,6 +291,10 @@ fn bad_day0_file_is_refused_with_the_field() {
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["serve", "--config"])
         .arg(&cfg)
+        .arg("--store")
+        .arg(dir.join("store.redb"))
+        .arg("--listen")
+        .arg(format!("unix:{}", dir.join("api.sock").display()))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

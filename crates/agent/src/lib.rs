@@ -4,9 +4,11 @@
 //! for (`AgentError::Missing`) or why it cannot be done. The daemon calls
 //! them for its day-0 file, and the reconciler calls them as descriptors.
 
+pub mod descriptors;
 pub mod host;
 mod interface;
 mod route;
+mod subnet;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +22,7 @@ use weir_dataplane::{Builder, Control, ControlError, Dataplane, Worker, WorkerSt
 use weir_model::{ObjectRef, VpcSpec};
 
 pub use interface::PortState;
+pub use subnet::SubnetState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -78,6 +81,9 @@ pub struct Agent {
     vpcs: BTreeMap<String, VrfId>,
     interfaces: BTreeMap<String, PortState>,
     routes: BTreeMap<String, (VrfId, IpNet)>,
+    subnets: BTreeMap<String, SubnetState>,
+    /// Per peering, the leaked (into VRF, prefix, from VRF) entries.
+    peerings: BTreeMap<String, Vec<(VrfId, IpNet, VrfId)>>,
     started: Instant,
 }
 
@@ -99,6 +105,8 @@ impl Agent {
             vpcs,
             interfaces: BTreeMap::new(),
             routes: BTreeMap::new(),
+            subnets: BTreeMap::new(),
+            peerings: BTreeMap::new(),
             started: Instant::now(),
         }
     }
@@ -183,7 +191,7 @@ impl Agent {
 
     /// Stop the workers and close every port: AF_XDP programs detached,
     /// TAPs deleted. Returns the final counters.
-    pub fn shutdown(mut self) -> WorkerStats {
+    pub fn shutdown(&mut self) -> WorkerStats {
         let names: Vec<String> = self.interfaces.keys().cloned().collect();
         for n in names {
             let _ = self.delete_interface(&n);

@@ -149,6 +149,9 @@ pub enum NextHop {
     Local {
         port: PortId,
     },
+    /// Look the destination up again in another VRF (routes leaked by a
+    /// peering). One level only: a table next hop found there is no route.
+    Table(VrfId),
     Blackhole,
     Unreachable,
     Prohibit,

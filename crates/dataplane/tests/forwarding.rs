@@ -979,3 +979,37 @@ fn local_traffic_without_mirror_is_counted_and_dropped() {
     assert!(l.out(0).is_empty());
     assert_eq!(l.reason(Reason::PuntNoMirror), 1);
 }
+
+#[test]
+fn table_next_hops_leak_prefixes_between_vrfs() {
+    let mut b = Builder::new(1);
+    let p0 = b.memory_port(0, "p0", GW0, 1500).unwrap().remove(0);
+    let c = b.control();
+    c.add_vrf(7);
+    let p2 = {
+        let (q, h) = weir_dataplane::MemoryQueue::pair();
+        c.add_port(2, "p2", GW2, 1500, 7).unwrap();
+        (q, h)
+    };
+    let (q2, h2) = p2;
+    c.add_address(0, net("10.0.0.1/24")).unwrap();
+    c.add_address(2, net("10.7.0.1/24")).unwrap();
+    c.set_static_neighbour(2, IpAddr::V4(v4("10.7.0.5")), ROUTER_C);
+    c.add_route(0, net("10.7.0.0/24"), RouteTarget::Table(7))
+        .unwrap();
+    let mut dp = b.build();
+    dp.workers[0].add_queue(weir_dataplane::worker::Queue {
+        port: 2,
+        driver: Box::new(q2),
+    });
+    p0.inject(host_udp("10.7.0.5", 64, 10));
+    dp.poll();
+    let out = h2.collect();
+    assert_eq!(out.len(), 1, "leaked prefix forwarded into VRF 7's port");
+    assert_eq!(&out[0][0..6], &ROUTER_C.0);
+    // Not exposed: no route.
+    p0.inject(host_udp("10.8.0.5", 64, 10));
+    dp.poll();
+    assert!(h2.collect().is_empty());
+    assert_eq!(dp.stats().reason(Reason::Ip4NoRoute), 1);
+}

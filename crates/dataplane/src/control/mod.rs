@@ -72,6 +72,8 @@ pub enum RouteTarget {
     Attached(PortId),
     /// One of the gateway's own addresses.
     Local(PortId),
+    /// Look up again in another VRF (a peering's leaked prefixes).
+    Table(VrfId),
     Blackhole,
     Unreachable,
     Prohibit,
@@ -93,6 +95,7 @@ enum NhKey {
     Neighbour(PortId, IpAddr),
     Attached(PortId),
     Local(PortId),
+    Table(VrfId),
     Group(Vec<NextHopId>),
 }
 
@@ -589,6 +592,12 @@ impl Control {
                 self.port(*p).ok_or(ControlError::NoPort(*p))?;
                 self.nh_get(NhKey::Local(*p))
             }
+            RouteTarget::Table(v) => {
+                if !self.has_vrf(*v) {
+                    return Err(ControlError::NoVrf(*v));
+                }
+                self.nh_get(NhKey::Table(*v))
+            }
             RouteTarget::Via { gateway, port } => {
                 let p = self.gateway_port(vrf, prefix, *gateway, *port)?;
                 self.nh_neighbour(p, *gateway)
@@ -720,6 +729,7 @@ impl Control {
             },
             NhKey::Attached(p) => NextHop::Attached { port: *p },
             NhKey::Local(p) => NextHop::Local { port: *p },
+            NhKey::Table(v) => NextHop::Table(*v),
             NhKey::Group(m) => NextHop::Group(m.clone()),
         }
     }

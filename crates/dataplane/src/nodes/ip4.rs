@@ -176,7 +176,13 @@ impl Node for Ip4Lookup {
             }
         }
         for (i, &id) in pkts.iter().enumerate() {
-            let nh = self.nhs[i];
+            let mut nh = self.nhs[i];
+            if let Some(NextHop::Table(v)) = cfg.nexthop(nh) {
+                nh = cfg
+                    .lookup4(*v, self.dsts[i])
+                    .filter(|n| !matches!(cfg.nexthop(*n), Some(NextHop::Table(_))))
+                    .unwrap_or(weir_fib::NO_ROUTE);
+            }
             if nh == weir_fib::NO_ROUTE {
                 out.count(Reason::Ip4NoRoute);
                 set_icmp(cx, id, ICMP_DEST_UNREACHABLE, CODE_NET_UNREACHABLE, 0);
@@ -202,7 +208,7 @@ impl Node for Ip4Lookup {
                     out.next(i, L_LOCAL);
                 }
                 Some(NextHop::Blackhole) => out.drop_at(i, Reason::Ip4Blackhole),
-                Some(NextHop::Unreachable) | None => {
+                Some(NextHop::Unreachable) | Some(NextHop::Table(_)) | None => {
                     out.count(Reason::Ip4Unreachable);
                     set_icmp(cx, id, ICMP_DEST_UNREACHABLE, CODE_HOST_UNREACHABLE, 0);
                     out.next(i, L_ICMP);

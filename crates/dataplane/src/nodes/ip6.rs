@@ -198,7 +198,13 @@ impl Node for Ip6Lookup {
                 }
                 continue;
             }
-            let nh = self.nhs[i];
+            let mut nh = self.nhs[i];
+            if let Some(NextHop::Table(v)) = cfg.nexthop(nh) {
+                nh = cfg
+                    .lookup6(*v, self.dsts[i])
+                    .filter(|n| !matches!(cfg.nexthop(*n), Some(NextHop::Table(_))))
+                    .unwrap_or(weir_fib::NO_ROUTE);
+            }
             if nh == weir_fib::NO_ROUTE {
                 out.count(Reason::Ip6NoRoute);
                 set_icmp(cx, id, ICMP6_DEST_UNREACHABLE, CODE6_NO_ROUTE, 0);
@@ -224,7 +230,7 @@ impl Node for Ip6Lookup {
                     out.next(i, L_LOCAL);
                 }
                 Some(NextHop::Blackhole) => out.drop_at(i, Reason::Ip6Blackhole),
-                Some(NextHop::Unreachable) | None => {
+                Some(NextHop::Unreachable) | Some(NextHop::Table(_)) | None => {
                     out.count(Reason::Ip6Unreachable);
                     set_icmp(cx, id, ICMP6_DEST_UNREACHABLE, CODE6_REJECT_ROUTE, 0);
                     out.next(i, L_ICMP);

@@ -1,0 +1,723 @@
+//! The HTTP handlers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use weir_model::{check_name, key, key_prefix, Object, Status, API_VERSION};
+use weir_store::{EventKind, StoreError};
+
+use crate::cache::{decode, root_prefix};
+use crate::error::{summary, ApiError, Detail};
+use crate::selector::Selector;
+use crate::write::{commit, Action, Op};
+use crate::Shared;
+
+type S = State<Arc<Shared>>;
+type Q = Result<Query<HashMap<String, String>>, QueryRejection>;
+type R = Result<Response, ApiError>;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    let r = Router::new()
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/kinds", get(kinds))
+        .route("/v1/apply", post(apply))
+        .route("/v1/watch", get(watch))
+        .route("/v1/{plural}", get(list).post(create))
+        .route(
+            "/v1/{plural}/{name}",
+            get(get_one).put(put_one).delete(delete_one),
+        )
+        .route("/v1/{plural}/{name}/status", put(put_status))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(shared.clone());
+    let r = match shared.state.extra.clone() {
+        Some(extra) => r.merge(extra),
+        None => r,
+    };
+    r.fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared, auth))
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no such path: {}", req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {} not allowed on {}",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn auth(State(shared): S, req: Request, next: Next) -> Response {
+    if let Some(token) = &shared.state.token {
+        if req.uri().path() != "/livez" {
+            let given = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
+            if !ok {
+                let mut resp =
+                    ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+                        .into_response();
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, "Bearer".parse().unwrap());
+                return resp;
+            }
+        }
+    }
+    next.run(req).await
+}
+
+async fn livez() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(shared): S) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), shared.state.store.revision()).await {
+        Ok(Ok(rev)) => Json(json!({"status": "ready", "node": shared.state.node, "revision": rev}))
+            .into_response(),
+        Ok(Err(e)) => ApiError::unavailable(format!("store unreachable: {e}")).into_response(),
+        Err(_) => ApiError::unavailable("store unreachable: timed out").into_response(),
+    }
+}
+
+async fn openapi(State(shared): S) -> Json<Value> {
+    Json(crate::openapi::openapi(&shared.state.registry))
+}
+
+async fn kinds(State(shared): S) -> Json<Value> {
+    let reg = &shared.state.registry;
+    let list: Vec<Value> = reg
+        .kinds()
+        .filter_map(|k| {
+            let kind = reg.get(k)?;
+            Some(json!({
+                "kind": kind.name(),
+                "plural": kind.plural(),
+                "builtin": kind.builtin(),
+                "columns": kind.columns(),
+                "schema": reg.schema(k),
+                "specSchema": kind.spec_schema(),
+            }))
+        })
+        .collect();
+    Json(json!({"apiVersion": API_VERSION, "kinds": list}))
+}
+
+// ---- request helpers ----
+
+fn query(q: Q) -> Result<HashMap<String, String>, ApiError> {
+    q.map(|Query(m)| m)
+        .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
+}
+
+fn flag(q: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match q.get(name).map(String::as_str) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("") | Some("true") | Some("1") => Ok(true),
+        Some(v) => Err(
+            ApiError::bad_request(format!("?{name}= takes true or false, got {v:?}"))
+                .with_detail(Detail::new("", "", name, "expected true or false")),
+        ),
+    }
+}
+
+fn number(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    q.get(name)
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("?{name}= takes a revision number, got {v:?}"))
+                    .with_detail(Detail::new("", "", name, "expected an unsigned integer"))
+            })
+        })
+        .transpose()
+}
+
+/// The kind served at `/v1/{plural}`.
+fn kind_of(shared: &Shared, plural: &str) -> Result<String, ApiError> {
+    shared
+        .state
+        .registry
+        .lookup(plural)
+        .map(|k| k.name().to_string())
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "unknown kind {plural:?}; GET /v1/kinds lists the known kinds"
+            ))
+        })
+}
+
+fn path_name(kind: &str, name: &str) -> Result<(), ApiError> {
+    check_name(name).map_err(|r| {
+        ApiError::bad_request(format!("bad name in path: {r}")).with_detail(Detail::new(
+            kind,
+            name,
+            "metadata.name",
+            r,
+        ))
+    })
+}
+
+fn path2(p: Result<Path<(String, String)>, PathRejection>) -> Result<(String, String), ApiError> {
+    p.map(|Path(x)| x)
+        .map_err(|e| ApiError::bad_request(format!("bad path: {}", e.body_text())))
+}
+
+async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let max = shared.state.limits.max_body_bytes;
+    // Bodies a little over the limit are read to the end (and dropped) so
+    // that the client, still sending, gets to read the 413.
+    let drain = max.saturating_mul(4).max(32 << 20);
+    let too_large =
+        || ApiError::too_large(format!("request body is over the limit of {max} bytes"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > drain as u64) {
+        return Err(too_large());
+    }
+    let mut body = body;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total > drain {
+                return Err(too_large());
+            }
+            if total <= max {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    if total > max {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(buf))
+}
+
+enum Format {
+    Json,
+    Yaml,
+}
+
+fn format_of(headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence.is_empty() {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        return Ok(if matches!(first, Some(b'{') | Some(b'[')) {
+            Format::Json
+        } else {
+            Format::Yaml
+        });
+    }
+    if essence.ends_with("json") {
+        Ok(Format::Json)
+    } else if essence.ends_with("yaml") || essence.ends_with("yml") || essence == "text/plain" {
+        Ok(Format::Yaml)
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported Content-Type {essence:?}: send application/json or application/yaml"
+            ),
+        ))
+    }
+}
+
+/// The documents of a body: JSON (an object, an array of objects, or
+/// `{"items": [...]}`) or YAML (several documents; sequences are spread).
+fn documents(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, ApiError> {
+    let malformed = |what: &str, e: String| {
+        ApiError::bad_request(format!("malformed {what}: {e}")).with_detail(Detail::new(
+            "",
+            "",
+            "",
+            format!("malformed {what}: {e}"),
+        ))
+    };
+    match format_of(headers, body)? {
+        Format::Json => {
+            let v: Value =
+                serde_json::from_slice(body).map_err(|e| malformed("JSON", e.to_string()))?;
+            Ok(match v {
+                Value::Array(items) => items,
+                Value::Object(m)
+                    if m.get("items").is_some_and(Value::is_array) && !m.contains_key("spec") =>
+                {
+                    match m.into_iter().find(|(k, _)| k == "items") {
+                        Some((_, Value::Array(items))) => items,
+                        _ => Vec::new(),
+                    }
+                }
+                v => vec![v],
+            })
+        }
+        Format::Yaml => {
+            let text = std::str::from_utf8(body)
+                .map_err(|e| malformed("YAML", format!("not UTF-8: {e}")))?;
+            weir_model::yaml::documents(text).map_err(|errs| {
+                let reason = errs.to_string();
+                malformed("YAML", reason)
+            })
+        }
+    }
+}
+
+/// Parses one document into an object (status dropped: clients do not
+/// write it here) and the revision it expects, if any.
+fn parse_doc(
+    shared: &Shared,
+    mut doc: Value,
+    index: Option<usize>,
+) -> Result<(Object, Option<u64>), Vec<Detail>> {
+    if let Value::Object(m) = &mut doc {
+        m.remove("status");
+    }
+    match shared.state.registry.parse(&doc) {
+        Ok(mut o) => {
+            let expect = o.metadata.revision.take();
+            o.metadata.generation = None;
+            o.metadata.creation_timestamp = None;
+            Ok((o, expect))
+        }
+        Err(errs) => Err(errs
+            .into_iter()
+            .map(|e| {
+                let mut d = Detail::from(e);
+                d.index = index;
+                d
+            })
+            .collect()),
+    }
+}
+
+async fn single(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    let bytes = read_body(shared, headers, body).await?;
+    let mut docs = documents(headers, &bytes)?;
+    if docs.len() != 1 {
+        return Err(ApiError::bad_request(format!(
+            "expected one object in the body, got {}; use POST /v1/apply for several",
+            docs.len()
+        )));
+    }
+    Ok(docs.remove(0))
+}
+
+fn check_kind(obj: &Object, kind: &str, name: Option<&str>) -> Result<(), ApiError> {
+    if obj.kind != kind {
+        return Err(ApiError::bad_request(format!(
+            "the body is a {}, the path is for {kind}",
+            obj.kind
+        ))
+        .with_detail(Detail::new(
+            &obj.kind,
+            obj.name(),
+            "kind",
+            format!("must be {kind} on this path"),
+        )));
+    }
+    if let Some(n) = name {
+        if obj.name() != n {
+            return Err(ApiError::bad_request(format!(
+                "the body names {:?}, the path {n:?}",
+                obj.name()
+            ))
+            .with_detail(Detail::new(
+                kind,
+                obj.name(),
+                "metadata.name",
+                format!("must be {n:?} as in the path"),
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn object_response(status: StatusCode, o: Option<Object>) -> Response {
+    (status, Json(o)).into_response()
+}
+
+// ---- CRUD ----
+
+async fn list(State(shared): S, Path(plural): Path<String>, q: Q) -> R {
+    let q = query(q)?;
+    let kind = kind_of(&shared, &plural)?;
+    let sel =
+        Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or("")).map_err(|r| {
+            ApiError::bad_request(format!("bad labelSelector: {r}")).with_detail(Detail::new(
+                &kind,
+                "",
+                "labelSelector",
+                r,
+            ))
+        })?;
+    let (kvs, rev) = shared.state.store.list(&key_prefix(&kind)).await?;
+    let items: Vec<Object> = kvs
+        .iter()
+        .filter_map(decode)
+        .filter(|o| sel.matches(&o.metadata.labels))
+        .collect();
+    Ok(Json(json!({
+        "apiVersion": API_VERSION,
+        "kind": format!("{kind}List"),
+        "revision": rev,
+        "items": items,
+    }))
+    .into_response())
+}
+
+async fn get_one(State(shared): S, p: Result<Path<(String, String)>, PathRejection>) -> R {
+    let (plural, name) = path2(p)?;
+    let kind = kind_of(&shared, &plural)?;
+    path_name(&kind, &name)?;
+    match shared.state.store.get(&key(&kind, &name)).await? {
+        Some(kv) => match decode(&kv) {
+            Some(o) => Ok(Json(o).into_response()),
+            None => Err(ApiError::unavailable(format!(
+                "{kind}/{name} is stored in a form this server cannot read"
+            ))),
+        },
+        None => Err(ApiError::not_found(format!("{kind}/{name} not found"))),
+    }
+}
+
+async fn create(
+    State(shared): S,
+    Path(plural): Path<String>,
+    q: Q,
+    headers: HeaderMap,
+    body: Body,
+) -> R {
+    let q = query(q)?;
+    let kind = kind_of(&shared, &plural)?;
+    let dry = flag(&q, "dryRun")?;
+    let doc = single(&shared, &headers, body).await?;
+    let (obj, expect) =
+        parse_doc(&shared, doc, None).map_err(|d| ApiError::invalid(summary(&d), d))?;
+    check_kind(&obj, &kind, None)?;
+    let (mut out, _) = commit(
+        &shared,
+        vec![Op::Upsert {
+            obj,
+            expect,
+            create_only: true,
+        }],
+        None,
+        dry,
+    )
+    .await?;
+    let o = out.pop().and_then(|o| o.object);
+    Ok(object_response(StatusCode::CREATED, o))
+}
+
+async fn put_one(
+    State(shared): S,
+    p: Result<Path<(String, String)>, PathRejection>,
+    q: Q,
+    headers: HeaderMap,
+    body: Body,
+) -> R {
+    let (plural, name) = path2(p)?;
+    let q = query(q)?;
+    let kind = kind_of(&shared, &plural)?;
+    path_name(&kind, &name)?;
+    let dry = flag(&q, "dryRun")?;
+    let doc = single(&shared, &headers, body).await?;
+    let (obj, expect) =
+        parse_doc(&shared, doc, None).map_err(|d| ApiError::invalid(summary(&d), d))?;
+    check_kind(&obj, &kind, Some(&name))?;
+    let (mut out, _) = commit(
+        &shared,
+        vec![Op::Upsert {
+            obj,
+            expect,
+            create_only: false,
+        }],
+        None,
+        dry,
+    )
+    .await?;
+    let o = out.pop().expect("one outcome");
+    let status = if o.action == Action::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(object_response(status, o.object))
+}
+
+async fn delete_one(State(shared): S, p: Result<Path<(String, String)>, PathRejection>, q: Q) -> R {
+    let (plural, name) = path2(p)?;
+    let q = query(q)?;
+    let kind = kind_of(&shared, &plural)?;
+    path_name(&kind, &name)?;
+    let dry = flag(&q, "dryRun")?;
+    let expect = number(&q, "revision")?;
+    let (out, rev) = commit(&shared, vec![Op::Delete { kind, name, expect }], None, dry).await?;
+    let mut o = out.into_iter().next().expect("one outcome");
+    o.object = None;
+    if dry {
+        o.revision = rev;
+    }
+    Ok(Json(json!({"kind": o.kind, "name": o.name, "action": o.action, "revision": o.revision, "dryRun": dry})).into_response())
+}
+
+async fn put_status(
+    State(shared): S,
+    p: Result<Path<(String, String)>, PathRejection>,
+    q: Q,
+    headers: HeaderMap,
+    body: Body,
+) -> R {
+    let (plural, name) = path2(p)?;
+    let q = query(q)?;
+    let kind = kind_of(&shared, &plural)?;
+    path_name(&kind, &name)?;
+    let dry = flag(&q, "dryRun")?;
+    let mut expect = number(&q, "revision")?;
+    let doc = single(&shared, &headers, body).await?;
+    // Either a whole object with a status, or the status alone.
+    let status_value = match &doc {
+        Value::Object(m) if m.contains_key("apiVersion") || m.contains_key("metadata") => {
+            if let Some(r) = m
+                .get("metadata")
+                .and_then(|md| md.get("revision"))
+                .and_then(Value::as_u64)
+            {
+                expect = expect.or(Some(r));
+            }
+            m.get("status").cloned().unwrap_or(Value::Null)
+        }
+        _ => doc.clone(),
+    };
+    let status: Status = serde_json::from_value(status_value).map_err(|e| {
+        let d = Detail::new(&kind, &name, "status", e.to_string());
+        ApiError::invalid(summary(std::slice::from_ref(&d)), vec![d])
+    })?;
+    let (mut out, _) = commit(
+        &shared,
+        vec![Op::Status {
+            kind,
+            name,
+            status,
+            expect,
+        }],
+        None,
+        dry,
+    )
+    .await?;
+    let o = out.pop().and_then(|o| o.object);
+    Ok(object_response(StatusCode::OK, o))
+}
+
+// ---- apply ----
+
+async fn apply(State(shared): S, q: Q, headers: HeaderMap, body: Body) -> R {
+    let q = query(q)?;
+    let dry = flag(&q, "dryRun")?;
+    let bytes = read_body(&shared, &headers, body).await?;
+    let docs = documents(&headers, &bytes)?;
+    let max = shared.state.limits.max_objects;
+    if docs.len() > max {
+        return Err(ApiError::too_large(format!(
+            "{} objects in one apply, the limit is {max}",
+            docs.len()
+        )));
+    }
+    if docs.is_empty() {
+        return Err(ApiError::bad_request("the body holds no objects"));
+    }
+    let mut details = Vec::new();
+    let mut objects = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
+        match parse_doc(&shared, doc, Some(i)) {
+            Ok(x) => objects.push(x),
+            Err(d) => details.extend(d),
+        }
+    }
+    let mut first: HashMap<(String, String), usize> = HashMap::new();
+    for (i, (o, _)) in objects.iter().enumerate() {
+        if let Some(j) = first.insert((o.kind.clone(), o.metadata.name.clone()), i) {
+            let mut d = Detail::new(
+                &o.kind,
+                o.name(),
+                "metadata.name",
+                format!(
+                    "{}/{} appears more than once (also at index {j})",
+                    o.kind,
+                    o.name()
+                ),
+            );
+            d.index = Some(i);
+            details.push(d);
+            first.insert((o.kind.clone(), o.metadata.name.clone()), j);
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::invalid(summary(&details), details));
+    }
+    let n = objects.len();
+    let ops: Vec<Op> = objects
+        .into_iter()
+        .map(|(obj, expect)| Op::Upsert {
+            obj,
+            expect,
+            create_only: false,
+        })
+        .collect();
+    let (mut outcomes, rev) = commit(&shared, ops, Some((0..n).collect()), dry).await?;
+    if !dry {
+        for o in &mut outcomes {
+            o.object = None;
+        }
+    }
+    Ok(Json(json!({"revision": rev, "dryRun": dry, "results": outcomes})).into_response())
+}
+
+// ---- watch ----
+
+fn event_line(v: Value) -> Result<Bytes, Infallible> {
+    let mut s = serde_json::to_vec(&v).expect("JSON");
+    s.push(b'\n');
+    Ok(Bytes::from(s))
+}
+
+async fn watch(State(shared): S, q: Q) -> R {
+    let q = query(q)?;
+    let from = number(&q, "fromRevision")?.unwrap_or(0);
+    let reg = &shared.state.registry;
+    // Lowercase kind -> kind name, for the kinds asked for.
+    let mut wanted: BTreeMap<String, String> = BTreeMap::new();
+    for word in q
+        .get("kinds")
+        .map(String::as_str)
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
+        let k = reg.lookup(word).ok_or_else(|| {
+            ApiError::not_found(format!("unknown kind {word:?} in ?kinds="))
+                .with_detail(Detail::new(word, "", "kinds", "unknown kind"))
+        })?;
+        wanted.insert(k.name().to_ascii_lowercase(), k.name().to_string());
+    }
+    let all: BTreeMap<String, String> = reg
+        .kinds()
+        .map(|k| (k.to_ascii_lowercase(), k.to_string()))
+        .collect();
+    let prefix = if wanted.len() == 1 {
+        key_prefix(wanted.values().next().unwrap())
+    } else {
+        root_prefix()
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(256);
+    match shared.state.store.watch(&prefix, from).await {
+        Err(StoreError::Compacted {
+            compact_revision, ..
+        }) => {
+            let _ = tx
+                .send(event_line(json!({
+                    "type": "RELIST",
+                    "revision": compact_revision,
+                    "error": format!("revision {from} has been compacted; list again and watch from the list's revision + 1"),
+                })))
+                .await;
+        }
+        Err(e) => return Err(e.into()),
+        Ok(mut w) => {
+            let mut closing = shared.closing.subscribe();
+            tokio::spawn(async move {
+                let mut last = from.saturating_sub(1);
+                if *closing.borrow() {
+                    return;
+                }
+                let mut beat = tokio::time::interval(Duration::from_secs(15));
+                beat.tick().await;
+                loop {
+                    let line = tokio::select! {
+                        ev = w.next() => match ev {
+                            Some(Ok(ev)) => {
+                                last = ev.revision;
+                                let rest = &ev.kv.key[root_prefix().len().min(ev.kv.key.len())..];
+                                let Some((lk, name)) = rest.split_once('/') else { continue };
+                                let kind = if wanted.is_empty() { all.get(lk) } else { wanted.get(lk) };
+                                let Some(kind) = kind else { continue };
+                                let (ty, obj) = match ev.kind {
+                                    EventKind::Put => (
+                                        if ev.kv.version == 1 { "ADDED" } else { "MODIFIED" },
+                                        decode(&ev.kv).map(|o| serde_json::to_value(o).expect("JSON")),
+                                    ),
+                                    EventKind::Delete => ("DELETED", Some(json!({
+                                        "apiVersion": API_VERSION,
+                                        "kind": kind,
+                                        "metadata": {"name": name, "revision": ev.revision},
+                                    }))),
+                                };
+                                let Some(obj) = obj else { continue };
+                                json!({"type": ty, "revision": ev.revision, "object": obj})
+                            }
+                            Some(Err(StoreError::Compacted { compact_revision, .. })) => {
+                                let _ = tx.send(event_line(json!({"type": "RELIST", "revision": compact_revision}))).await;
+                                break;
+                            }
+                            Some(Err(e)) => {
+                                let _ = tx.send(event_line(json!({"type": "ERROR", "revision": last, "error": e.to_string()}))).await;
+                                break;
+                            }
+                            None => break,
+                        },
+                        _ = beat.tick() => json!({"type": "BOOKMARK", "revision": last}),
+                        _ = closing.changed() => break,
+                    };
+                    if tx.send(event_line(line)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

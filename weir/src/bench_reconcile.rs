@@ -1,0 +1,167 @@
+//! Reconciler and API benchmarks.
+//!
+//! - `reconcile-100k-routes`: 100k Route objects given to the reconciler as
+//!   one bulk change, until every one is configured and in the FIB.
+//! - `reconcile-single-change`: a daemon (embedded store, API on a unix
+//!   socket, a memory-driver port); one Route's next hop changed through
+//!   the API, 1k times, each timed from the API call until the FIB shows it.
+//! - `api-bulk-10k`, `api-single-1k`: the API alone, on the embedded store
+//!   and on etcd in the same run.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use weir_agent::descriptors::{self, Desired};
+use weir_agent::{Agent, AgentOptions};
+use weir_model::{Object, Registry};
+use weir_reconcile::Reconciler;
+
+fn obj(reg: &Registry, v: Value) -> Object {
+    reg.parse(&v).expect("valid object")
+}
+
+fn interface(reg: &Registry) -> Object {
+    obj(
+        reg,
+        json!({"apiVersion": "weir/v1", "kind": "Interface", "metadata": {"name": "wan"},
+               "spec": {"hostInterface": "mem0", "driver": "memory", "addresses": ["100.64.0.1/16"]}}),
+    )
+}
+
+fn route(reg: &Registry, i: u32, gw: u8) -> Object {
+    let p = Ipv4Addr::from(0x0a00_0000u32 + (i << 8));
+    obj(
+        reg,
+        json!({"apiVersion": "weir/v1", "kind": "Route", "metadata": {"name": format!("r{i}")},
+               "spec": {"prefix": format!("{p}/24"), "nextHop": {"address": format!("100.64.0.{gw}")}}}),
+    )
+}
+
+pub fn reconcile_100k() -> Value {
+    let reg = Registry::builtin();
+    let agent = Arc::new(Mutex::new(Agent::start(AgentOptions {
+        workers: 1,
+        cores: Vec::new(),
+        mirror: false,
+    })));
+    let mut rec: Reconciler<Desired> = Reconciler::new();
+    for d in descriptors::all(&agent) {
+        rec.register(d);
+    }
+    let ifc = interface(&reg);
+    rec.set_desired(vec![(ifc.key(), Some(Desired::of(&ifc)))]);
+    let n = 100_000u32;
+    let batch: Vec<(String, Option<Desired>)> = (0..n)
+        .map(|i| {
+            let r = route(&reg, i, 2 + (i % 8) as u8);
+            (r.key(), Some(Desired::of(&r)))
+        })
+        .collect();
+    let t = Instant::now();
+    rec.set_desired(batch);
+    let configured = rec.summary().configured;
+    // In the FIB: the last route resolves in the live snapshot.
+    let last = u32::from(Ipv4Addr::new(10, 0, 0, 0)) + ((n - 1) << 8);
+    let in_fib = agent
+        .lock()
+        .unwrap()
+        .control
+        .config()
+        .lookup4(0, last + 1)
+        .is_some();
+    let secs = t.elapsed().as_secs_f64();
+    json!({"scenario": "reconcile-100k-routes", "routes": n, "seconds": secs,
+           "configured": configured, "in_fib": in_fib, "packets": 0, "mpps": 0.0,
+           "ns_per_packet": 0.0, "cycles_per_packet": 0.0})
+}
+
+pub fn reconcile_single_change() -> Result<Value, String> {
+    let dir = std::env::temp_dir().join(weir_lab::unique_name("-rbench"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let args = crate::serve::ServeArgs {
+        config: None,
+        store: dir.join("store.redb").to_string_lossy().into_owned(),
+        listen: format!("unix:{}", dir.join("api.sock").display()),
+        token_file: None,
+        node: Some("bench".into()),
+        workers: 1,
+        cores: Vec::new(),
+        no_mirror: true,
+        ready_file: None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let d = crate::serve::Daemon::start(&args, stop).map_err(|e| e.1)?;
+    let reg = Registry::builtin();
+    let base = vec![interface(&reg), route(&reg, 1, 2)];
+    d.rt.block_on(d.client.apply(&base, false))
+        .map_err(|e| e.to_string())?;
+    let probe = u32::from(Ipv4Addr::new(10, 0, 1, 1));
+    let nh_mac_of = |gw: u8| -> Option<u32> {
+        // The next hop id of the neighbour 100.64.0.gw, once it exists.
+        let cfg = d.agent.lock().unwrap().control.config();
+        cfg.nexthops.iter().position(|n| matches!(n, weir_dataplane::NextHop::Neighbour { addr, .. } if *addr == IpAddr::V4(Ipv4Addr::new(100, 64, 0, gw)))).map(|x| x as u32)
+    };
+    let mut times = Vec::new();
+    for i in 0..1000 {
+        let gw = if i % 2 == 0 { 3 } else { 2 };
+        let r = route(&reg, 1, gw);
+        let t = Instant::now();
+        d.rt.block_on(d.client.put(&r)).map_err(|e| e.to_string())?;
+        loop {
+            let want = nh_mac_of(gw);
+            let cfg = d.agent.lock().unwrap().control.config();
+            if want.is_some() && cfg.lookup4(0, probe) == want {
+                break;
+            }
+            drop(cfg);
+            if t.elapsed().as_secs() > 5 {
+                return Err("a route change did not reach the FIB in 5 s".into());
+            }
+            std::thread::yield_now();
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    d.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+    times.sort_by(|a, b| a.total_cmp(b));
+    let p = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    Ok(
+        json!({"scenario": "reconcile-single-change", "changes": times.len(), "p50_ms": p(0.5), "p99_ms": p(0.99),
+              "max_ms": times[times.len() - 1], "packets": 0, "mpps": 0.0, "ns_per_packet": 0.0, "cycles_per_packet": 0.0}),
+    )
+}
+
+pub const SCENARIOS: &[&str] = &[
+    "reconcile-100k-routes",
+    "reconcile-single-change",
+    "api-bulk-10k",
+    "api-single-1k",
+];
+
+/// One JSON line per result (the API scenarios run on the embedded store
+/// and on a real etcd started for the run).
+pub fn run(name: &str) -> Result<Vec<String>, String> {
+    let line = |v: Value| v.to_string();
+    match name {
+        "reconcile-100k-routes" => Ok(vec![line(reconcile_100k())]),
+        "reconcile-single-change" => Ok(vec![line(reconcile_single_change()?)]),
+        "api-bulk-10k" | "api-single-1k" => {
+            let mut out = Vec::new();
+            let mut v = weir_api::bench::run(name, None)?;
+            v["scenario"] = json!(name);
+            v["store"] = json!("embedded");
+            out.push(line(v));
+            let etcd = weir_store::testing::EtcdServer::start();
+            let ep = etcd.endpoint().replace("http://", "etcd://");
+            let mut v = weir_api::bench::run(name, Some(&ep))?;
+            v["scenario"] = json!(name);
+            v["store"] = json!("etcd");
+            out.push(line(v));
+            Ok(out)
+        }
+        _ => Err(format!("unknown scenario {name:?}")),
+    }
+}

@@ -1,0 +1,351 @@
+//! The reconciler end to end, on a real lab: objects applied in the wrong
+//! order wait as pending naming what they miss, traffic flows once their
+//! dependencies appear and stops when they go, a restarted daemon brings
+//! it back from the store alone, and a change written straight into etcd
+//! by another writer is applied through watch.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use weir_lab::{unique_name, Lab, Topology};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+struct Dir(PathBuf);
+impl Dir {
+    fn new() -> Dir {
+        let p = std::env::temp_dir().join(unique_name("-rec"));
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Weir {
+    child: Option<Child>,
+    sock: String,
+    log: PathBuf,
+}
+
+impl Weir {
+    fn start(lab: &Lab, dir: &Path, store: &str) -> Weir {
+        let ready = dir.join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let sock = format!("unix:{}", dir.join("api.sock").display());
+        let log = dir.join("weir.log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", lab.node("gw").name()])
+            .arg(env!("CARGO_BIN_EXE_weir"))
+            .args(["serve", "--store", store, "--listen", &sock, "--node", "gw"])
+            .arg("--ready-file")
+            .arg(&ready)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .unwrap();
+        let w = Weir {
+            child: Some(child),
+            sock,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "weir not ready:\n{}", w.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        w
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Run the weir CLI against this daemon.
+    fn cli(&self, args: &[&str], stdin: Option<&str>) -> (i32, String) {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+        c.args(args).env("WEIR_SERVER", &self.sock);
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut p = c.spawn().unwrap();
+        if let Some(text) = stdin {
+            use std::io::Write;
+            p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        let out = p.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn apply(&self, yaml: &str) {
+        let (code, out) = self.cli(&["apply", "-f", "-"], Some(yaml));
+        assert_eq!(code, 0, "apply failed: {out}");
+    }
+
+    fn object(&self, kind: &str, name: &str) -> serde_json::Value {
+        let (code, out) = self.cli(&["get", kind, name, "-o", "json"], None);
+        assert_eq!(code, 0, "{out}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// Wait until the object's status state is `state`; returns the object.
+    fn wait_state(&self, kind: &str, name: &str, state: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let o = self.object(kind, name);
+            if o["status"]["state"] == state {
+                return o;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{kind}/{name} never {state}: {o}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+const INTERFACES_AND_ROUTE: &str = r#"
+apiVersion: weir/v1
+kind: Interface
+metadata: { name: lan }
+spec: { hostInterface: lan, driver: afpacket, vpc: blue, addresses: [10.0.1.1/24] }
+---
+apiVersion: weir/v1
+kind: Interface
+metadata: { name: wan }
+spec: { hostInterface: wan, driver: afpacket, vpc: blue, addresses: [10.0.2.1/24] }
+---
+apiVersion: weir/v1
+kind: Route
+metadata: { name: doc-net }
+spec: { vpc: blue, prefix: 198.51.100.0/24, nextHop: { address: 10.0.2.2 } }
+"#;
+
+const VPC: &str = "apiVersion: weir/v1\nkind: Vpc\nmetadata: { name: blue }\nspec: {}\n";
+
+fn lab() -> Lab {
+    let text = std::fs::read_to_string(repo().join("examples/lab.yaml")).unwrap();
+    let name = unique_name("").replace('-', "");
+    let lab = Topology::parse(&text.replace("lab: weir-demo", &format!("lab: {name}")))
+        .unwrap()
+        .up()
+        .unwrap();
+    // h2 answers for an address behind it, reachable only through the Route.
+    lab.node("h2").addr_add("lo", "198.51.100.2/32").unwrap();
+    lab
+}
+
+fn reaches(lab: &Lab, addr: &str) -> bool {
+    lab.node("h1")
+        .exec(&["ping", "-c", "1", "-W", "1", addr])
+        .is_ok()
+}
+
+fn eventually(f: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn pending_until_the_vpc_exists_and_back_after_restart() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab();
+    let dir = Dir::new();
+    let store = dir.0.join("store.redb").display().to_string();
+    let mut weir = Weir::start(&lab, &dir.0, &store);
+
+    // The Route (and the interfaces) before their Vpc: pending, naming it.
+    weir.apply(INTERFACES_AND_ROUTE);
+    let r = weir.wait_state("route", "doc-net", "pending");
+    let missing = r["status"]["missing"].to_string();
+    assert!(missing.contains("Vpc") && missing.contains("blue"), "{r}");
+    let (_, table) = weir.cli(&["get", "routes"], None);
+    assert!(table.contains("pending"), "{table}");
+    assert!(!reaches(&lab, "198.51.100.2"));
+
+    // The Vpc arrives: everything is configured and traffic flows.
+    weir.apply(VPC);
+    weir.wait_state("route", "doc-net", "configured");
+    weir.wait_state("interface", "lan", "configured");
+    assert!(
+        eventually(|| reaches(&lab, "198.51.100.2")),
+        "{}",
+        weir.log()
+    );
+
+    // The Vpc goes: its dependents go back to pending and traffic stops.
+    let (code, out) = weir.cli(&["delete", "vpc", "blue"], None);
+    assert_eq!(code, 0, "{out}");
+    weir.wait_state("route", "doc-net", "pending");
+    assert!(eventually(|| !reaches(&lab, "198.51.100.2")));
+
+    // Back, then a restart with nothing reapplied: the store is enough.
+    weir.apply(VPC);
+    weir.wait_state("route", "doc-net", "configured");
+    weir.stop();
+    let weir = Weir::start(&lab, &dir.0, &store);
+    assert!(
+        eventually(|| reaches(&lab, "198.51.100.2")),
+        "{}",
+        weir.log()
+    );
+    let (code, hist) = weir.cli(&["history"], None);
+    assert_eq!(code, 0, "{hist}");
+    assert!(
+        hist.contains("create") && hist.contains("/weir/v1/route/doc-net"),
+        "{hist}"
+    );
+    let (code, dot) = weir.cli(&["graph"], None);
+    assert_eq!(code, 0);
+    assert!(dot.contains("digraph"), "{dot}");
+}
+
+/// A real etcd inside the gateway's namespace (the daemon reaches it on
+/// that namespace's loopback); killed with the namespace.
+fn etcd_in(lab: &Lab, dir: &Path) -> String {
+    let data = dir.join("etcd");
+    let d = data.display().to_string();
+    lab.node("gw")
+        .spawn(&[
+            "etcd",
+            "--name",
+            "default",
+            "--data-dir",
+            &d,
+            "--listen-client-urls",
+            "http://127.0.0.1:2379",
+            "--advertise-client-urls",
+            "http://127.0.0.1:2379",
+            "--listen-peer-urls",
+            "http://127.0.0.1:2380",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:2380",
+            "--initial-cluster",
+            "default=http://127.0.0.1:2380",
+        ])
+        .unwrap();
+    let endpoint = "etcd://127.0.0.1:2379".to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = in_gw(lab, &endpoint, |store| async move {
+            store.revision().await.is_ok()
+        });
+        if ok {
+            return endpoint;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "etcd did not start in the gateway namespace"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Run `f` with a store client opened from inside the gateway namespace.
+fn in_gw<F, Fut, T>(lab: &Lab, endpoint: &str, f: F) -> T
+where
+    F: FnOnce(std::sync::Arc<dyn weir_store::Store>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+    T: Send + 'static + Default,
+{
+    let ep = endpoint.to_string();
+    weir_dataplane::driver::in_netns(lab.node("gw").name(), move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            match weir_store::open(&ep).await {
+                Ok(s) => f(s).await,
+                Err(_) => T::default(),
+            }
+        })
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_change_written_straight_into_etcd_is_applied_through_watch() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    weir_store::testing::ensure_etcd();
+    let lab = lab();
+    let dir = Dir::new();
+    let endpoint = etcd_in(&lab, &dir.0);
+    let weir = Weir::start(&lab, &dir.0, &endpoint);
+    weir.apply(VPC);
+    weir.apply(INTERFACES_AND_ROUTE);
+    weir.wait_state("route", "doc-net", "configured");
+    assert!(eventually(|| reaches(&lab, "198.51.100.2")));
+
+    // Another writer puts a second Route directly into etcd.
+    lab.node("h2").addr_add("lo", "203.0.113.2/32").unwrap();
+    let mut r = weir.object("route", "doc-net");
+    r["metadata"] = serde_json::json!({ "name": "test-net", "generation": 1 });
+    r["spec"]["prefix"] = "203.0.113.0/24".into();
+    r.as_object_mut().unwrap().remove("status");
+    let value = serde_json::to_vec(&r).unwrap();
+    let stored = in_gw(&lab, &endpoint, move |store| async move {
+        let txn = weir_store::Txn::new().put("/weir/v1/route/test-net".to_string(), value);
+        store.txn(txn).await.map(|r| r.succeeded).unwrap_or(false)
+    });
+    assert!(stored);
+    assert!(
+        eventually(|| reaches(&lab, "203.0.113.2")),
+        "{}",
+        weir.log()
+    );
+    weir.wait_state("route", "test-net", "configured");
+}
