@@ -99,10 +99,13 @@ pub fn reconcile_single_change() -> Result<Value, String> {
     d.rt.block_on(d.client.apply(&base, false))
         .map_err(|e| e.to_string())?;
     let probe = u32::from(Ipv4Addr::new(10, 0, 1, 1));
-    let nh_mac_of = |gw: u8| -> Option<u32> {
-        // The next hop id of the neighbour 100.64.0.gw, once it exists.
-        let cfg = d.agent.lock().unwrap().control.config();
-        cfg.nexthops.iter().position(|n| matches!(n, weir_dataplane::NextHop::Neighbour { addr, .. } if *addr == IpAddr::V4(Ipv4Addr::new(100, 64, 0, gw)))).map(|x| x as u32)
+    // Watch the FIB as a worker does: through a snapshot reader, no lock.
+    let reader = d.agent.lock().unwrap().control.reader();
+    let via = |cfg: &weir_dataplane::Config, gw: u8| -> bool {
+        let want = IpAddr::V4(Ipv4Addr::new(100, 64, 0, gw));
+        cfg.lookup4(0, probe)
+            .and_then(|nh| cfg.nexthop(nh))
+            .is_some_and(|n| matches!(n, weir_dataplane::NextHop::Neighbour { addr, .. } if *addr == want))
     };
     let mut times = Vec::new();
     for i in 0..1000 {
@@ -110,17 +113,11 @@ pub fn reconcile_single_change() -> Result<Value, String> {
         let r = route(&reg, 1, gw);
         let t = Instant::now();
         d.rt.block_on(d.client.put(&r)).map_err(|e| e.to_string())?;
-        loop {
-            let want = nh_mac_of(gw);
-            let cfg = d.agent.lock().unwrap().control.config();
-            if want.is_some() && cfg.lookup4(0, probe) == want {
-                break;
-            }
-            drop(cfg);
+        while !via(&reader.load(), gw) {
             if t.elapsed().as_secs() > 5 {
                 return Err("a route change did not reach the FIB in 5 s".into());
             }
-            std::thread::yield_now();
+            std::hint::spin_loop();
         }
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
