@@ -218,7 +218,11 @@ pub fn run(secs: f64, runs: usize, drivers: &[&str]) -> Result<Vec<E2eResult>, S
     let offered_rps = median(kernel.iter().map(|r| r.0).collect());
     if rps_rate < 0.5 * offered_rps || offered_rps < 50_000.0 {
         router
-            .exec(&["sh", "-c", "echo 0 > /sys/class/net/lan/queues/rx-0/rps_cpus"])
+            .exec(&[
+                "sh",
+                "-c",
+                "echo 0 > /sys/class/net/lan/queues/rx-0/rps_cpus",
+            ])
             .map_err(err)?;
         kernel.clear();
         for _ in 0..runs {

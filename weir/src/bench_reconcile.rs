@@ -105,7 +105,9 @@ pub fn reconcile_single_change() -> Result<Value, String> {
         let want = IpAddr::V4(Ipv4Addr::new(100, 64, 0, gw));
         cfg.lookup4(0, probe)
             .and_then(|nh| cfg.nexthop(nh))
-            .is_some_and(|n| matches!(n, weir_dataplane::NextHop::Neighbour { addr, .. } if *addr == want))
+            .is_some_and(
+                |n| matches!(n, weir_dataplane::NextHop::Neighbour { addr, .. } if *addr == want),
+            )
     };
     let mut times = Vec::new();
     for i in 0..1000 {

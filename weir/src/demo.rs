@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use weir_dataplane::frames::{self, V4};
-use weir_dataplane::{Builder, Reason, RouteTarget};
+use weir_dataplane::{Builder, RouteTarget};
 use weir_packet::{ArpOperation, MacAddr};
 
 const GW0: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x10]);
@@ -189,31 +189,8 @@ pub fn run(rounds: usize) {
         p1.collect();
     }
 
-    let st = dp.stats();
-    println!(
-        "\n{:<14} {:>10} {:>10} {:>10} {:>11}",
-        "NODE", "CALLS", "PACKETS", "PKTS/CALL", "CYCLES/PKT"
-    );
-    for (name, s) in &st.nodes {
-        if s.calls == 0 {
-            continue;
-        }
-        println!(
-            "{:<14} {:>10} {:>10} {:>10.1} {:>11.1}",
-            name,
-            s.calls,
-            s.packets,
-            s.packets as f64 / s.calls as f64,
-            s.cycles as f64 / s.packets.max(1) as f64
-        );
-    }
-    println!("\n{:<34} {:>8}", "REASON", "COUNT");
-    for r in Reason::ALL {
-        let n = st.reason(*r);
-        if n > 0 {
-            println!("{:<34} {:>8}", r.name(), n);
-        }
-    }
+    println!();
+    print!("{}", crate::report::stats_table(&dp.stats()));
     println!("\nneighbours:");
     for (port, addr, n) in dp.control.neighbours() {
         let pname = dp
