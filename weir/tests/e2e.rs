@@ -7,7 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tempfile::TempDir;
 use weir_lab::{unique_name, Lab, Topology};
+
+fn tempdir() -> TempDir {
+    tempfile::tempdir().unwrap()
+}
 
 /// The tests share CPUs; one lab at a time keeps timings sane.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -122,34 +127,11 @@ impl Drop for Weir {
     }
 }
 
-fn lab() -> (Lab, tempdir::Dir) {
+fn lab() -> (Lab, TempDir) {
     let text = std::fs::read_to_string(repo().join("examples/lab.yaml")).unwrap();
     let name = unique_name("").replace('-', "");
     let t = Topology::parse(&text.replace("lab: weir-demo", &format!("lab: {name}"))).unwrap();
-    (t.up().unwrap(), tempdir::Dir::new())
-}
-
-mod tempdir {
-    /// A temporary directory removed on drop.
-    pub struct Dir(std::path::PathBuf);
-    impl Dir {
-        pub fn new() -> Dir {
-            let p = std::env::temp_dir().join(weir_lab::unique_name("-e2e"));
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
-    }
-    impl std::ops::Deref for Dir {
-        type Target = std::path::Path;
-        fn deref(&self) -> &std::path::Path {
-            &self.0
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    (t.up().unwrap(), tempdir())
 }
 
 /// Run in a node; returns (success, stdout + stderr).
@@ -189,7 +171,7 @@ fn iperf_bps(lab: &Lab, server_node: &str, bind: &str, client_node: &str) -> f64
 fn gateway_end_to_end(driver: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (lab, dir) = lab();
-    let mut weir = Weir::start(&lab, driver, &dir);
+    let mut weir = Weir::start(&lab, driver, dir.path());
     let log = weir.log();
     let expect = if driver == "afpacket" {
         "via afpacket"
@@ -279,7 +261,8 @@ fn gateway_end_to_end_afpacket() {
 
 #[test]
 fn bad_day0_file_is_refused_with_the_field() {
-    let dir = tempdir::Dir::new();
+    let dir = tempdir();
+    let dir = dir.path();
     let cfg = dir.join("bad.yaml");
     std::fs::write(
         &cfg,

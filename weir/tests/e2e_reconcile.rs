@@ -20,20 +20,6 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-struct Dir(PathBuf);
-impl Dir {
-    fn new() -> Dir {
-        let p = std::env::temp_dir().join(unique_name("-rec"));
-        std::fs::create_dir_all(&p).unwrap();
-        Dir(p)
-    }
-}
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 struct Weir {
     child: Option<Child>,
     sock: String,
@@ -203,9 +189,9 @@ fn eventually(f: impl Fn() -> bool) -> bool {
 fn pending_until_the_vpc_exists_and_back_after_restart() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let lab = lab();
-    let dir = Dir::new();
-    let store = dir.0.join("store.redb").display().to_string();
-    let mut weir = Weir::start(&lab, &dir.0, &store);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.redb").display().to_string();
+    let mut weir = Weir::start(&lab, dir.path(), &store);
 
     // The Route (and the interfaces) before their Vpc: pending, naming it.
     weir.apply(INTERFACES_AND_ROUTE);
@@ -236,7 +222,7 @@ fn pending_until_the_vpc_exists_and_back_after_restart() {
     weir.apply(VPC);
     weir.wait_state("route", "doc-net", "configured");
     weir.stop();
-    let weir = Weir::start(&lab, &dir.0, &store);
+    let weir = Weir::start(&lab, dir.path(), &store);
     assert!(
         eventually(|| reaches(&lab, "198.51.100.2")),
         "{}",
@@ -322,9 +308,9 @@ fn a_change_written_straight_into_etcd_is_applied_through_watch() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     weir_store::testing::ensure_etcd();
     let lab = lab();
-    let dir = Dir::new();
-    let endpoint = etcd_in(&lab, &dir.0);
-    let weir = Weir::start(&lab, &dir.0, &endpoint);
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = etcd_in(&lab, dir.path());
+    let weir = Weir::start(&lab, dir.path(), &endpoint);
     weir.apply(VPC);
     weir.apply(INTERFACES_AND_ROUTE);
     weir.wait_state("route", "doc-net", "configured");
