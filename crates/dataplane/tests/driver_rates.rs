@@ -56,7 +56,7 @@ fn measure(name: &str, rx: Box<dyn PortQueue>, tx: Box<dyn PortQueue>, secs: f64
 }
 
 #[test]
-#[ignore]
+#[ignore = "a measurement that prints rates, not a check; run with --ignored --nocapture"]
 fn rates() {
     let p = Pair::new("r");
     let (a, b) = (p.veth.a.clone(), p.veth.b.clone());
