@@ -368,10 +368,12 @@ fn control_loop(
     stop: Arc<AtomicBool>,
 ) {
     let mut ready = Some(ready);
+    // A change that arrived while waiting, to handle first.
+    let mut woken: Option<Change> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut batch: Vec<(String, Option<Desired>)> = Vec::new();
         let mut relist = false;
-        while let Ok(c) = watch_rx.try_recv() {
+        while let Some(c) = woken.take().or_else(|| watch_rx.try_recv().ok()) {
             match c {
                 Change::Put(k, o, r) => {
                     seen = r;
@@ -413,7 +415,15 @@ fn control_loop(
             }
         }
         if !busy && polled == 0 {
-            std::thread::sleep(Duration::from_micros(200));
+            // Idle: wait for the next store change, but come back soon for
+            // the slow path (neighbour timers, held packets) and retries.
+            match watch_rx.recv_timeout(Duration::from_micros(200)) {
+                Ok(c) => woken = Some(c),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_micros(200))
+                }
+            }
         }
     }
 }
@@ -469,7 +479,10 @@ async fn write_statuses(
     items: &[(String, weir_reconcile::Status)],
 ) {
     use weir_store::{Compare, Txn};
-    let mut txn = Txn::new();
+    // Status is derived: a crash loses at most the latest statuses, which
+    // the next start recomputes, so these commits do not wait for the disk
+    // (and do not hold up the next desired-state write behind an fsync).
+    let mut txn = Txn::new().relaxed();
     let mut singles = Vec::new();
     for (key, st) in items {
         if matches!(st.state, weir_reconcile::State::Removed) {
@@ -507,6 +520,7 @@ async fn write_statuses(
     // the changed ones get a fresh status when they are reconciled.
     for (key, rev, v) in singles {
         let t = Txn::new()
+            .relaxed()
             .when(Compare::ModRevision(key.clone(), rev))
             .put(key, v);
         let _ = store.txn(t).await;

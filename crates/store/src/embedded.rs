@@ -10,9 +10,14 @@
 //! A transaction is one redb write transaction, committed with
 //! `Durability::Immediate` (fsync) before `txn` returns, so a returned
 //! transaction survives a crash and an interrupted one leaves no trace.
+//! A relaxed transaction (derived data such as object status) is committed
+//! with `Durability::None`: visible at once, on disk with the next
+//! immediate commit, lost only if the process dies before that one.
 //! redb runs one write transaction at a time, which gives isolation.
 //! Watchers are woken through a `tokio::sync::watch` channel carrying the
-//! latest revision and read the history table.
+//! latest commit: its revision and its events. A watcher that is exactly
+//! one revision behind takes the events from there; one further behind
+//! (several commits while it slept) reads them from the history table.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,9 +51,17 @@ pub struct EmbeddedStore {
 
 struct Inner {
     db: Arc<Database>,
-    /// The latest committed revision, for waking watchers. Watcher tasks
-    /// hold receivers only, so dropping the store ends them.
-    notify: watch::Sender<u64>,
+    /// The latest commit, for waking watchers and answering `revision`.
+    /// Watcher tasks hold receivers only, so dropping the store ends them.
+    notify: watch::Sender<Commit>,
+}
+
+/// A committed revision and its events (empty for the revision the store
+/// was opened at).
+#[derive(Clone, Default)]
+struct Commit {
+    revision: u64,
+    events: Arc<Vec<Event>>,
 }
 
 impl EmbeddedStore {
@@ -69,7 +82,10 @@ impl EmbeddedStore {
                 .unwrap_or(0);
         }
         wtx.commit().map_err(db_err)?;
-        let (notify, _) = watch::channel(revision);
+        let (notify, _) = watch::channel(Commit {
+            revision,
+            events: Arc::default(),
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
@@ -196,9 +212,13 @@ fn decode_events(revision: u64, mut rec: &[u8], prefix: &str, out: &mut Vec<Even
     Ok(())
 }
 
-fn apply_txn(db: &Database, txn: Txn) -> Result<TxnResult> {
-    let wtx = db.begin_write().map_err(db_err)?;
-    let (result, changed) = {
+/// Applies `txn`; the events of the new revision when it wrote one.
+fn apply_txn(db: &Database, txn: Txn) -> Result<(TxnResult, Vec<Event>)> {
+    let mut wtx = db.begin_write().map_err(db_err)?;
+    if txn.relaxed {
+        wtx.set_durability(redb::Durability::None).map_err(db_err)?;
+    }
+    let (result, events) = {
         let mut kv = wtx.open_table(KV).map_err(db_err)?;
         let mut history = wtx.open_table(HISTORY).map_err(db_err)?;
         let mut meta = wtx.open_table(META).map_err(db_err)?;
@@ -221,7 +241,7 @@ fn apply_txn(db: &Database, txn: Txn) -> Result<TxnResult> {
                     revision,
                     failed_compares: failed,
                 },
-                false,
+                Vec::new(),
             )
         } else {
             let new = revision + 1;
@@ -274,7 +294,7 @@ fn apply_txn(db: &Database, txn: Txn) -> Result<TxnResult> {
                         revision,
                         failed_compares: Vec::new(),
                     },
-                    false,
+                    events,
                 )
             } else {
                 let mut rec = Vec::new();
@@ -287,17 +307,17 @@ fn apply_txn(db: &Database, txn: Txn) -> Result<TxnResult> {
                         revision: new,
                         failed_compares: Vec::new(),
                     },
-                    true,
+                    events,
                 )
             }
         }
     };
-    if changed {
-        wtx.commit().map_err(db_err)?;
-    } else {
+    if events.is_empty() {
         wtx.abort().map_err(db_err)?;
+    } else {
+        wtx.commit().map_err(db_err)?;
     }
-    Ok(result)
+    Ok((result, events))
 }
 
 /// What a watcher's read of history found.
@@ -332,11 +352,26 @@ async fn run_watch(
     db: Arc<Database>,
     prefix: String,
     mut next: u64,
-    mut revisions: watch::Receiver<u64>,
+    mut revisions: watch::Receiver<Commit>,
     tx: mpsc::Sender<Result<Event>>,
 ) {
     loop {
-        let latest = *revisions.borrow_and_update();
+        let commit = revisions.borrow_and_update().clone();
+        let latest = commit.revision;
+        if next == latest && !commit.events.is_empty() {
+            // The usual case: the one new commit, events at hand.
+            for e in commit
+                .events
+                .iter()
+                .filter(|e| e.kv.key.starts_with(&prefix))
+            {
+                if tx.send(Ok(e.clone())).await.is_err() {
+                    return;
+                }
+            }
+            next = latest + 1;
+            continue;
+        }
         if next <= latest {
             let (db2, prefix2) = (db.clone(), prefix.clone());
             let to = latest.min(next.saturating_add(WATCH_BATCH - 1));
@@ -415,17 +450,28 @@ impl Store for EmbeddedStore {
 
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
         txn.validate()?;
-        let result = self.blocking(move |db| apply_txn(db, txn)).await?;
-        let rev = result.revision;
-        self.inner.notify.send_if_modified(|latest| {
-            if rev > *latest {
-                *latest = rev;
-                true
-            } else {
-                false
+        let inner = self.inner.clone();
+        self.blocking(move |db| {
+            let (result, events) = apply_txn(db, txn)?;
+            if !events.is_empty() {
+                // Right after the commit, so `revision` and watchers see it
+                // before this transaction is reported done.
+                let rev = result.revision;
+                inner.notify.send_if_modified(|latest| {
+                    if rev > latest.revision {
+                        *latest = Commit {
+                            revision: rev,
+                            events: Arc::new(events),
+                        };
+                        true
+                    } else {
+                        false
+                    }
+                });
             }
-        });
-        Ok(result)
+            Ok(result)
+        })
+        .await
     }
 
     async fn watch(&self, prefix: &str, from_revision: u64) -> Result<WatchStream> {
@@ -458,11 +504,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn revision(&self) -> Result<u64> {
-        self.blocking(|db| {
-            let rtx = db.begin_read().map_err(db_err)?;
-            Ok(read_meta(&rtx.open_table(META).map_err(db_err)?)?.0)
-        })
-        .await
+        // Updated right after every commit, and only this process writes
+        // the file.
+        Ok(self.inner.notify.borrow().revision)
     }
 
     async fn compact(&self, revision: u64) -> Result<()> {

@@ -179,6 +179,11 @@ pub struct Txn {
     pub compares: Vec<Compare>,
     pub puts: Vec<(String, Vec<u8>)>,
     pub deletes: Vec<String>,
+    /// Derived data that can be recomputed (object status): the embedded
+    /// store commits it without waiting for the disk, so it may be lost in
+    /// a crash, but it is made durable by the next ordinary transaction and
+    /// is never reordered with one. etcd makes every transaction durable.
+    pub relaxed: bool,
 }
 
 impl Txn {
@@ -201,6 +206,12 @@ impl Txn {
     /// Adds a delete.
     pub fn delete(mut self, key: impl Into<String>) -> Self {
         self.deletes.push(key.into());
+        self
+    }
+
+    /// Marks the transaction as derived data (see [`Txn::relaxed`]).
+    pub fn relaxed(mut self) -> Self {
+        self.relaxed = true;
         self
     }
 
