@@ -3,7 +3,7 @@
 //! * [`Lpm4`]: DIR-24-8 for IPv4 (one memory read per lookup, two for
 //!   prefixes longer than /24).
 //! * [`Lpm6`]: poptrie-style compressed multibit trie for IPv6 behind a
-//!   direct-pointing first level on the top 16 bits.
+//!   direct-pointing first level on the top 18 bits.
 //!
 //! Values are next-hop ids in `0..(1 << 30)`; lookups return [`NO_ROUTE`] on
 //! a miss. Addresses are host-order integers. Host bits of inserted, removed

@@ -1,32 +1,57 @@
-//! IPv6 longest-prefix match: direct pointing on the top 16 bits, then a
+//! IPv6 longest-prefix match: direct pointing on the top 18 bits, then a
 //! poptrie (Asai & Ohara, SIGCOMM 2015) of 6-bit-stride compressed nodes.
 //!
-//! * `top[a >> 112]` is either a leaf (`0` = default, `value + 1`) or
-//!   `NODE | index` of the root node of that /16's subtree.
-//! * A node covers 6 address bits (the last level reads bits 124..128 padded
+//! * `top[a >> 110]` (2^18 entries, 1 MiB) is either a leaf (`0` = default,
+//!   `value + 1`) or `NODE | index` of the root node of that /18's subtree.
+//!   With 18 bits (poptrie's recommendation) the node levels start at bits
+//!   18, 24, 30, 36, 42, so a /48, the most common IPv6 route, ends exactly
+//!   at the 5th node and a /32 at the 3rd.
+//! * A node covers 6 address bits (the last level reads bits 126..128 padded
 //!   with zeros). `vector` has a bit per position that continues in a child
 //!   node; children are contiguous from `base1`, so child `i` is
 //!   `base1 + popcnt(vector & mask(i)) - 1`. Leaf positions are compressed:
 //!   `leafvec` marks where a run of equal leaves starts and the leaf is
 //!   `leaves[base0 + popcnt(leafvec & mask(i)) - 1]`. A node is 24 bytes.
+//! * Lookups take `s = 63 - i` from the inverted address (a u64 shift while
+//!   the 6 bits lie in the high half, which covers every level up to /60);
+//!   `vector << s` has position `i` in its sign bit and `popcnt` of it is
+//!   the child's rank, with no separate mask or bit test.
+//! * `lookup_batch` walks 32 addresses level by level: per level, each lane
+//!   still in the trie takes one step (child or leaf) and prefetches what it
+//!   reads next, so the cache misses of all lanes overlap. Lanes hold the
+//!   node's offset in u64 words plus one node (`3 * (index + 1)`), which
+//!   folds the `- 1` and the 24-byte scaling into address arithmetic. Leaves
+//!   are read in a final pass. (A branch-free step was measured slower.)
 //! * Control side: all prefixes in a `BTreeMap<(addr, len), value>`, the
-//!   covering <= /16 prefix of each top slot, and per-size free lists for the
-//!   node and leaf blocks. An update of a prefix longer than /16 rebuilds only
+//!   covering <= /18 prefix of each top slot, and per-size free lists for the
+//!   node and leaf blocks. An update of a prefix longer than /18 rebuilds only
 //!   the subtree under the deepest existing node whose region contains it
-//!   (found with one walk and one B-tree range scan), in place; a /16-or-
+//!   (found with one walk and one B-tree range scan), in place; a /18-or-
 //!   shorter prefix rewrites the top slots it spans.
 
 use std::collections::BTreeMap;
 
 use crate::gen::mask6;
-use crate::{check, prefetch, FibError, NO_ROUTE};
+use crate::{check, clone_sparse, prefetch, FibError, NO_ROUTE};
 
 const NODE: u32 = 1 << 31;
-const TOP: usize = 1 << 16;
-const TOP_BITS: u32 = 16;
+/// Address bits resolved by the direct-pointing top level.
+const TOP_BITS: u32 = 18;
+const TOP: usize = 1 << TOP_BITS;
+/// Shift of an address that leaves its top-level slot.
+const SLOT_SHIFT: u32 = 128 - TOP_BITS;
+/// Most trie nodes on one path (the last one may be padded past bit 128).
+const MAX_DEPTH: usize = (128 - TOP_BITS).div_ceil(STRIDE) as usize;
 const STRIDE: u32 = 6;
+/// Size of a node in u64 words.
+const NODE_WORDS: usize = std::mem::size_of::<Node>() / 8;
+/// Node indices stay below this, so `node_pos` fits in a u32 (and the index
+/// in a top entry).
+const MAX_NODES: usize = u32::MAX as usize / NODE_WORDS - 1;
+const _: () = assert!(std::mem::size_of::<Node>() == NODE_WORDS * 8 && MAX_NODES < NODE as usize);
+const _: () = assert!(std::mem::align_of::<Node>() == 8);
 /// Addresses walked together by `lookup_batch`.
-const LANES: usize = 16;
+const LANES: usize = 32;
 
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 #[repr(C)]
@@ -43,6 +68,27 @@ fn chunk(a: u128, off: u32) -> u32 {
     ((a << off) >> (128 - STRIDE)) as u32
 }
 
+/// `63 - chunk(a, off)`, given `nk = !(a >> 64)`: shifting a node's vector
+/// left by it moves position `chunk` to bit 63 and drops the positions after
+/// it, so the sign tells whether the position is set and `count_ones` is its
+/// rank plus one.
+#[inline(always)]
+fn shift_of(a: u128, nk: u64, off: u32) -> u32 {
+    if off <= 64 - STRIDE {
+        ((nk << off) >> (64 - STRIDE)) as u32
+    } else {
+        63 - chunk(a, off)
+    }
+}
+
+/// Position of node `idx` used by the batch walk: its offset in u64 words
+/// plus one node (`+ 1` folds the `- 1` of `base + rank - 1` into the
+/// address arithmetic).
+#[inline(always)]
+fn node_pos(idx: u32) -> u32 {
+    idx.wrapping_add(1).wrapping_mul(NODE_WORDS as u32)
+}
+
 /// Mask of positions `0..=v`.
 #[inline(always)]
 fn upto(v: u32) -> u64 {
@@ -50,10 +96,10 @@ fn upto(v: u32) -> u64 {
 }
 
 /// IPv6 LPM table. See the module docs.
-#[derive(Clone)]
 pub struct Lpm6 {
     top: Vec<u32>,
-    /// Length of the longest <= /16 prefix covering each top slot (0: none).
+    /// Length of the longest prefix of at most `TOP_BITS` covering each top
+    /// slot (0: none).
     top_depth: Vec<u8>,
     /// Leaf entry of that prefix (0: default).
     top_base: Vec<u32>,
@@ -68,6 +114,28 @@ pub struct Lpm6 {
     routes: BTreeMap<(u128, u8), u32>,
     len_count: Vec<u32>,
     popcnt: bool,
+}
+
+impl Clone for Lpm6 {
+    fn clone(&self) -> Self {
+        // The top-level arrays are allocated zeroed (backed lazily); copy
+        // only their non-zero pages so a sparse table stays sparse.
+        Lpm6 {
+            top: clone_sparse(&self.top),
+            top_depth: clone_sparse(&self.top_depth),
+            top_base: clone_sparse(&self.top_base),
+            nodes: self.nodes.clone(),
+            leaves: self.leaves.clone(),
+            free_nodes: self.free_nodes.clone(),
+            free_leaves: self.free_leaves.clone(),
+            live_nodes: self.live_nodes,
+            live_leaves: self.live_leaves,
+            default: self.default,
+            routes: self.routes.clone(),
+            len_count: self.len_count.clone(),
+            popcnt: self.popcnt,
+        }
+    }
 }
 
 impl Default for Lpm6 {
@@ -88,7 +156,9 @@ impl std::fmt::Debug for Lpm6 {
 }
 
 impl Lpm6 {
-    /// Creates an empty table (about 576 KiB for the top level).
+    /// Creates an empty table. The top level takes 2.25 MiB of zeroed
+    /// allocations (1 MiB read by lookups), backed by the kernel only where
+    /// written.
     pub fn new() -> Self {
         Lpm6 {
             top: vec![0; TOP],
@@ -134,7 +204,7 @@ impl Lpm6 {
         if len == 0 {
             self.default = value;
         } else if len as u32 <= TOP_BITS {
-            let lo = (addr >> 112) as usize;
+            let lo = (addr >> SLOT_SHIFT) as usize;
             for slot in lo..lo + (1usize << (TOP_BITS - len as u32)) {
                 if self.top_depth[slot] <= len {
                     self.set_slot_base(slot, value + 1, len);
@@ -158,7 +228,7 @@ impl Lpm6 {
             self.default = NO_ROUTE;
         } else if len as u32 <= TOP_BITS {
             let (rent, rlen) = self.covering_short(addr, len);
-            let lo = (addr >> 112) as usize;
+            let lo = (addr >> SLOT_SHIFT) as usize;
             for slot in lo..lo + (1usize << (TOP_BITS - len as u32)) {
                 if self.top_depth[slot] == len {
                     self.set_slot_base(slot, rent, rlen);
@@ -234,25 +304,51 @@ impl Lpm6 {
 
     #[inline(always)]
     fn lookup_generic(&self, addr: u128) -> u32 {
-        let mut e = self.top[(addr >> 112) as usize];
+        let hi = (addr >> 64) as u64;
+        let mut e = self.top_entry(hi);
         if e & NODE != 0 {
-            let mut n = self.nodes[(e & !NODE) as usize];
+            let mut idx = e & !NODE;
             let mut off = TOP_BITS;
             loop {
-                let v = chunk(addr, off);
-                let m = upto(v);
-                if n.vector >> v & 1 != 0 {
-                    let i = n.base1 + (n.vector & m).count_ones() - 1;
-                    n = self.nodes[i as usize];
+                let nd = self.node(idx);
+                let s = shift_of(addr, !hi, off);
+                let x = nd.vector << s;
+                if (x as i64) < 0 {
+                    idx = nd.base1 + x.count_ones() - 1;
                     off += STRIDE;
                 } else {
-                    let i = n.base0 + (n.leafvec & m).count_ones() - 1;
-                    e = self.leaves[i as usize];
+                    e = self.leaf(nd.base0 + (nd.leafvec << s).count_ones() - 1);
                     break;
                 }
             }
         }
         self.decode(e)
+    }
+
+    /// Top-level entry of the address whose high half is `hi`.
+    #[inline(always)]
+    fn top_entry(&self, hi: u64) -> u32 {
+        let slot = (hi >> (64 - TOP_BITS)) as usize;
+        debug_assert_eq!(self.top.len(), TOP);
+        // SAFETY: `top` has exactly 2^TOP_BITS entries and `slot < 2^TOP_BITS`.
+        unsafe { *self.top.get_unchecked(slot) }
+    }
+
+    #[inline(always)]
+    fn node(&self, idx: u32) -> &Node {
+        debug_assert!((idx as usize) < self.nodes.len());
+        // SAFETY: node indices come from `top` (NODE entries) or from a
+        // node's `base1 + rank`, which always name allocated nodes.
+        unsafe { self.nodes.get_unchecked(idx as usize) }
+    }
+
+    #[inline(always)]
+    fn leaf(&self, idx: u32) -> u32 {
+        debug_assert!((idx as usize) < self.leaves.len());
+        // SAFETY: leaf indices are `base0 + rank` of a leaf position, which
+        // always name allocated leaves (a node's leaf runs are allocated
+        // together and every leaf position lies in a run).
+        unsafe { *self.leaves.get_unchecked(idx as usize) }
     }
 
     #[inline(always)]
@@ -264,7 +360,7 @@ impl Lpm6 {
         }
     }
 
-    /// Looks up `addrs[i]` into `out[i]`. Walks groups of 16 addresses level
+    /// Looks up `addrs[i]` into `out[i]`. Walks groups of 32 addresses level
     /// by level, prefetching each lane's next node so misses overlap.
     ///
     /// Panics if `out` is shorter than `addrs`.
@@ -295,46 +391,92 @@ impl Lpm6 {
     #[inline(always)]
     fn batch_chunk(&self, a: &[u128], out: &mut [u32]) {
         let n = a.len().min(LANES);
-        let nodes = self.nodes.as_ptr();
+        let out = &mut out[..n];
+        let leaves = self.leaves.as_ptr();
+        // Per lane: the top entry, then the position of the current node
+        // (see `node_at`), then the leaf index; and the inverted high half
+        // of the address.
         let mut cur = [0u32; LANES];
-        let mut active: u32 = 0;
+        let mut nk = [0u64; LANES];
         for i in 0..n {
-            let e = self.top[(a[i] >> 112) as usize];
-            if e & NODE != 0 {
-                cur[i] = e & !NODE;
-                active |= 1 << i;
-                prefetch(nodes.wrapping_add(cur[i] as usize));
-            } else {
-                out[i] = self.decode(e);
-            }
+            let hi = (a[i] >> 64) as u64;
+            nk[i] = !hi;
+            let e = self.top_entry(hi);
+            cur[i] = e;
+            out[i] = self.decode(e);
         }
-        let mut leafy = active;
+        let mut active: u32 = 0;
+        for (i, e) in cur.iter_mut().enumerate() {
+            active |= (*e >> 31) << i;
+            let w = node_pos(*e & !NODE);
+            *e = w;
+            prefetch(self.node_ptr(w));
+        }
+        let leafy = active;
         let mut off = TOP_BITS;
         while active != 0 {
+            // One level for every active lane.
             let mut m = active;
             while m != 0 {
                 let i = m.trailing_zeros() as usize;
                 m &= m - 1;
-                let nd = self.nodes[cur[i] as usize];
-                let v = chunk(a[i], off);
-                let mk = upto(v);
-                if nd.vector >> v & 1 != 0 {
-                    let c = nd.base1 + (nd.vector & mk).count_ones() - 1;
-                    cur[i] = c;
-                    prefetch(nodes.wrapping_add(c as usize));
+                debug_assert!(i < n);
+                // SAFETY: only bits of lanes `< n <= LANES` are ever set.
+                let (w, ki) = unsafe { (*cur.get_unchecked(i), *nk.get_unchecked(i)) };
+                let nd = self.node_at(w);
+                let s = if off <= 64 - STRIDE {
+                    ((ki << off) >> (64 - STRIDE)) as u32
                 } else {
-                    let l = nd.base0 + (nd.leafvec & mk).count_ones() - 1;
-                    cur[i] = l;
-                    prefetch(self.leaves.as_ptr().wrapping_add(l as usize));
+                    shift_of(a[i], ki, off)
+                };
+                let x = nd.vector << s;
+                let c = if (x as i64) < 0 {
+                    let w = node_pos(nd.base1.wrapping_add(x.count_ones()).wrapping_sub(1));
+                    prefetch(self.node_ptr(w));
+                    w
+                } else {
+                    let c = nd
+                        .base0
+                        .wrapping_add((nd.leafvec << s).count_ones())
+                        .wrapping_sub(1);
+                    prefetch(leaves.wrapping_add(c as usize));
                     active &= !(1 << i);
-                }
+                    c
+                };
+                // SAFETY: as above.
+                unsafe { *cur.get_unchecked_mut(i) = c };
             }
             off += STRIDE;
         }
-        while leafy != 0 {
-            let i = leafy.trailing_zeros() as usize;
-            leafy &= leafy - 1;
-            out[i] = self.decode(self.leaves[cur[i] as usize]);
+        let mut m = leafy;
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            m &= m - 1;
+            out[i] = self.decode(self.leaf(cur[i]));
+        }
+    }
+
+    /// Address of the node at position `w` (see [`node_pos`]); only a hint
+    /// for prefetching, may be out of bounds.
+    #[inline(always)]
+    fn node_ptr(&self, w: u32) -> *const u64 {
+        (self.nodes.as_ptr() as *const u64)
+            .wrapping_add(w as usize)
+            .wrapping_sub(NODE_WORDS)
+    }
+
+    /// The node at position `w = node_pos(index)`.
+    #[inline(always)]
+    fn node_at(&self, w: u32) -> &Node {
+        debug_assert!((w as usize).is_multiple_of(NODE_WORDS) && w > 0);
+        debug_assert!((w as usize) <= self.nodes.len() * NODE_WORDS);
+        // SAFETY: `w` is `node_pos` of a valid node index (see `node`), so
+        // `w - NODE_WORDS` is the offset in u64 words of that node, and nodes
+        // are `NODE_WORDS` words with u64 alignment.
+        unsafe {
+            &*(self.nodes.as_ptr() as *const u64)
+                .add(w as usize - NODE_WORDS)
+                .cast::<Node>()
         }
     }
 
@@ -346,7 +488,7 @@ impl Lpm6 {
         self.top_base[slot] = ent;
         let e = self.top[slot];
         if e & NODE != 0 {
-            self.rebuild(e & !NODE, (slot as u128) << 112, TOP_BITS);
+            self.rebuild(e & !NODE, (slot as u128) << SLOT_SHIFT, TOP_BITS);
         } else {
             self.top[slot] = ent;
         }
@@ -367,7 +509,7 @@ impl Lpm6 {
     }
 
     /// Leaf entry inherited by the node at `off` covering `addr`: the longest
-    /// prefix of length `17..=off` covering it, else the slot's base.
+    /// prefix of length `TOP_BITS + 1..=off` covering it, else the slot's base.
     fn inherited(&self, addr: u128, off: u32) -> u32 {
         for l in (TOP_BITS + 1..=off).rev() {
             if self.len_count[l as usize] == 0 {
@@ -377,7 +519,7 @@ impl Lpm6 {
                 return v + 1;
             }
         }
-        self.top_base[(addr >> 112) as usize]
+        self.top_base[(addr >> SLOT_SHIFT) as usize]
     }
 
     /// Prefixes strictly inside the region `addr/off` (length > off), sorted,
@@ -400,12 +542,12 @@ impl Lpm6 {
             .is_some()
     }
 
-    /// Re-derives the trie after the prefix `addr/len` (longer than /16)
+    /// Re-derives the trie after the prefix `addr/len` (longer than /18)
     /// was inserted, replaced or removed (the control record is already
     /// updated). Touches only the deepest node containing the prefix, and
     /// rebuilds only subtrees under positions the prefix covers.
     fn refresh(&mut self, addr: u128, len: u8) {
-        let slot = (addr >> 112) as usize;
+        let slot = (addr >> SLOT_SHIFT) as usize;
         let e = self.top[slot];
         if e & NODE == 0 {
             if self.region_nonempty(addr, TOP_BITS) {
@@ -416,7 +558,7 @@ impl Lpm6 {
             }
             return;
         }
-        let mut path = [(0u32, 0u32); 20];
+        let mut path = [(0u32, 0u32); MAX_DEPTH];
         let mut depth = 0;
         let mut idx = e & !NODE;
         let mut off = TOP_BITS;
@@ -458,7 +600,7 @@ impl Lpm6 {
                 return;
             }
         }
-        // Nothing longer than /16 left in this slot.
+        // Nothing longer than /18 left in this slot.
         let root = e & !NODE;
         self.free_contents(root);
         self.free_nodes[1].push(root);
@@ -670,7 +812,7 @@ impl Lpm6 {
             Some(b) => b,
             None => {
                 let b = self.nodes.len();
-                assert!(b + k < NODE as usize, "Lpm6 node space exhausted");
+                assert!(b + k < MAX_NODES, "Lpm6 node space exhausted");
                 self.nodes.resize(b + k, Node::default());
                 b as u32
             }

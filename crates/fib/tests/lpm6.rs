@@ -90,7 +90,7 @@ impl Pair {
 fn rand_len(rng: &mut SmallRng) -> u8 {
     match rng.gen_range(0..100) {
         0 => 0,
-        1 => rng.gen_range(1..=16),
+        1 => rng.gen_range(1..=20),
         2..=9 => 128,
         10..=19 => rng.gen_range(65..=127),
         20..=29 => rng.gen_range(17..=31),
@@ -201,6 +201,207 @@ fn basics() {
     assert_eq!(t.node_count(), 0);
 }
 
+/// Prefixes of every length around the top-level width (18 bits) and the
+/// u64 boundary of the walk, nested on one address, inserted and removed in
+/// several orders; lookups are checked after every change.
+#[test]
+fn top_width_and_deep_edges() {
+    let base: u128 = 0x2001_0db8_85a3_7f00_1234_5678_9abc_def0;
+    let lens: Vec<u8> = vec![
+        0, 1, 2, 15, 16, 17, 18, 19, 20, 23, 24, 25, 30, 36, 47, 48, 49, 58, 59, 60, 61, 63, 64,
+        65, 66, 72, 120, 121, 122, 125, 126, 127, 128,
+    ];
+    let mut probes = vec![0u128, u128::MAX, base, !base];
+    for &l in &lens {
+        let f = base & mask6(l);
+        let last = f | !mask6(l);
+        probes.extend([f, last, f.wrapping_sub(1), last.wrapping_add(1)]);
+        // Flip the bit just after the prefix and the last bit of the slot.
+        if l < 128 {
+            probes.push(base ^ (1u128 << (127 - l)));
+        }
+        probes.push(base ^ (1u128 << 110));
+    }
+    // Neighbouring top slots and a sibling subtree in the same slot.
+    let sibling = base ^ (1u128 << 90);
+    probes.extend([sibling, base ^ (1 << 109), base ^ (1 << 111)]);
+    let orders: Vec<Vec<u8>> = vec![
+        lens.clone(),
+        lens.iter().rev().copied().collect(),
+        lens.iter()
+            .step_by(2)
+            .chain(lens.iter().skip(1).step_by(2))
+            .copied()
+            .collect(),
+    ];
+    for (k, order) in orders.iter().enumerate() {
+        let mut p = Pair::new();
+        p.insert(sibling, 48, 999);
+        for (v, &l) in order.iter().enumerate() {
+            p.insert(base, l, v as u32 + 10 * k as u32);
+            p.check_addrs(&probes);
+        }
+        // Replace every value, then remove in a different order.
+        for &l in order.iter().rev() {
+            p.insert(base, l, l as u32 + 500);
+        }
+        p.check_addrs(&probes);
+        let mut rng = SmallRng::seed_from_u64(k as u64);
+        p.check(&mut rng, 200);
+        let removal = &orders[(k + 1) % orders.len()];
+        for &l in removal {
+            p.remove(base, l);
+            p.check_addrs(&probes);
+        }
+        p.remove(sibling, 48);
+        p.check_addrs(&probes);
+        assert_eq!(p.ours.len(), 0);
+        assert_eq!(p.ours.node_count(), 0);
+        assert_eq!(p.ours.leaf_count(), 0);
+        assert!(probes.iter().all(|&a| p.ours.lookup(a) == NO_ROUTE));
+    }
+}
+
+/// Short prefixes (top-level only) under and over existing subtrees, and
+/// their removal, must re-derive the inherited leaves of those subtrees.
+#[test]
+fn short_prefixes_over_subtrees() {
+    let mut p = Pair::new();
+    let a: u128 = 0x2400_cb00_0000_0000_0000_0000_0000_0000;
+    // Subtrees in slots that a /17 and a /18 cover.
+    for i in 0..8u128 {
+        p.insert(a | i << 108 | 0x42 << 80, 48, i as u32);
+        p.insert(a | i << 108 | 0x42 << 80 | 0x7 << 60, 64, 100 + i as u32);
+    }
+    let probes: Vec<u128> = (0..8u128)
+        .flat_map(|i| {
+            let x = a | i << 108;
+            [
+                x,
+                x | 0x42 << 80,
+                x | 0x42 << 80 | 0x7 << 60,
+                x | 0x43 << 80,
+                x | (1 << 100),
+            ]
+        })
+        .collect();
+    p.check_addrs(&probes);
+    for (v, l) in [(1, 18u8), (2, 17), (3, 16), (4, 0), (5, 19), (6, 1)] {
+        p.insert(a, l, v);
+        p.check_addrs(&probes);
+    }
+    for l in [17u8, 0, 19, 18, 1, 16] {
+        p.remove(a, l);
+        p.check_addrs(&probes);
+    }
+    let mut rng = SmallRng::seed_from_u64(9);
+    p.check(&mut rng, 500);
+}
+
+/// `lookup_batch` agrees with `lookup` for every batch length around the
+/// lane count, with lanes ending at the top level, in shallow and in deep
+/// nodes mixed in one group.
+#[test]
+fn batch_lengths_and_mixed_depths() {
+    let prefixes = gen::ipv6_prefixes(3000, 21);
+    let mut t = Lpm6::new();
+    for (i, &(a, l)) in prefixes.iter().enumerate() {
+        t.insert(a, l, i as u32).unwrap();
+    }
+    t.insert(0x2000 << 112, 3, 7777).unwrap();
+    t.insert(u128::MAX, 128, 8888).unwrap();
+    t.insert(0x2001_0db8 << 96 | 0xffff, 128, 9999).unwrap();
+    let mut addrs = gen::addrs_in_prefixes_v6(&prefixes, 400, 4);
+    for (i, x) in gen::random_addrs_v6(200, 5).into_iter().enumerate() {
+        addrs.insert(i * 3 % addrs.len(), x);
+    }
+    for i in 0..50u128 {
+        addrs.insert((i as usize * 7) % addrs.len(), i << 120);
+        addrs.insert((i as usize * 11) % addrs.len(), u128::MAX - i);
+        addrs.insert((i as usize * 13) % addrs.len(), 0x2001_0db8 << 96 | 0xffff);
+    }
+    for len in [
+        0,
+        1,
+        2,
+        15,
+        16,
+        17,
+        31,
+        32,
+        33,
+        63,
+        64,
+        65,
+        100,
+        addrs.len(),
+    ] {
+        for start in [0, 5] {
+            let a = &addrs[start..start + len.min(addrs.len() - start)];
+            let mut out = vec![0u32; a.len() + 3];
+            t.lookup_batch(a, &mut out);
+            for (x, o) in a.iter().zip(&out) {
+                assert_eq!(t.lookup(*x), *o, "{}", Ipv6Addr::from(*x));
+            }
+            assert_eq!(&out[a.len()..], &[0, 0, 0]);
+        }
+    }
+}
+
+#[test]
+fn clone_is_independent() {
+    let prefixes = gen::ipv6_prefixes(2000, 31);
+    let mut a = Lpm6::new();
+    for (i, &(x, l)) in prefixes.iter().enumerate() {
+        a.insert(x, l, i as u32).unwrap();
+    }
+    a.insert(0xfe80 << 112, 10, 5).unwrap();
+    let mut b = a.clone();
+    let addrs = gen::addrs_in_prefixes_v6(&prefixes, 5000, 3);
+    let mut oa = vec![0; addrs.len()];
+    let mut ob = vec![0; addrs.len()];
+    a.lookup_batch(&addrs, &mut oa);
+    b.lookup_batch(&addrs, &mut ob);
+    assert_eq!(oa, ob);
+    assert_eq!(a.lookup(0xfe80 << 112 | 1), 5);
+    assert_eq!(b.lookup(0xfe80 << 112 | 1), 5);
+    for &(x, l) in &prefixes {
+        b.remove(x, l);
+    }
+    b.remove(0xfe80 << 112, 10);
+    assert_eq!(b.node_count(), 0);
+    assert_eq!(b.lookup(0xfe80 << 112 | 1), NO_ROUTE);
+    let mut oa2 = vec![0; addrs.len()];
+    a.lookup_batch(&addrs, &mut oa2);
+    assert_eq!(oa, oa2);
+}
+
+/// Filling and emptying a table repeatedly reuses the freed blocks.
+#[test]
+fn refill_reuses_memory() {
+    let prefixes = gen::ipv6_prefixes(5000, 41);
+    let mut t = Lpm6::new();
+    let mut mem = 0;
+    for round in 0..4 {
+        for (i, &(x, l)) in prefixes.iter().enumerate() {
+            t.insert(x, l, i as u32 + round).unwrap();
+        }
+        t.insert(0, 0, 1).unwrap();
+        assert_eq!(t.lookup(0), 1);
+        for &(x, l) in &prefixes {
+            t.remove(x, l);
+        }
+        assert_eq!(t.remove(0, 0), Some(1));
+        assert_eq!((t.len(), t.node_count(), t.leaf_count()), (0, 0, 0));
+        assert_eq!(t.lookup(prefixes[0].0), NO_ROUTE);
+        if round == 0 {
+            mem = t.dataplane_bytes();
+        } else {
+            assert_eq!(t.dataplane_bytes(), mem);
+        }
+    }
+}
+
 #[test]
 fn seeded_churn_small() {
     for seed in 0..10 {
@@ -294,6 +495,7 @@ enum Op {
 fn len() -> impl Strategy<Value = u8> {
     prop_oneof![
         1 => 0u8..=16,
+        2 => 16u8..=20,
         1 => Just(0u8),
         2 => Just(128u8),
         10 => 17u8..=64,
