@@ -163,6 +163,9 @@ pub enum NextHop {
 pub struct Adjacency {
     /// True when the neighbour is resolved and the port is up.
     pub ready: bool,
+    /// The next hop sends out of a port (a neighbour or an attached
+    /// subnet): the lookup nodes' fast path, one load for the common case.
+    pub forward: bool,
     pub port: PortId,
     pub mtu: u16,
     /// Destination then source MAC.
@@ -333,10 +336,16 @@ impl Apply for Config {
 impl Config {
     fn adjacency(&self, nh: usize) -> Adjacency {
         let NextHop::Neighbour { port, mac, .. } = &self.nexthops[nh] else {
-            return Adjacency::default();
+            return Adjacency {
+                forward: matches!(self.nexthops[nh], NextHop::Attached { .. }),
+                ..Adjacency::default()
+            };
         };
         let Some(p) = self.port(*port) else {
-            return Adjacency::default();
+            return Adjacency {
+                forward: true,
+                ..Adjacency::default()
+            };
         };
         let mut rewrite = [0u8; 12];
         rewrite[6..].copy_from_slice(&p.mac.0);
@@ -345,10 +354,18 @@ impl Config {
         }
         Adjacency {
             ready: mac.is_some() && p.up,
+            forward: true,
             port: *port,
             mtu: p.mtu,
             rewrite,
         }
+    }
+
+    /// Whether `nh` is a neighbour or attached next hop (false for
+    /// NO_ROUTE and anything else): the common case of the lookup nodes.
+    #[inline(always)]
+    pub fn forwards(&self, nh: NextHopId) -> bool {
+        self.adjacencies.get(nh as usize).is_some_and(|a| a.forward)
     }
 
     /// The precomputed adjacency of a next hop.

@@ -177,6 +177,11 @@ impl Node for Ip4Lookup {
         }
         for (i, &id) in pkts.iter().enumerate() {
             let mut nh = self.nhs[i];
+            if cfg.forwards(nh) {
+                cx.pool.get_mut(id).meta.nexthop = nh;
+                out.next(i, L_FORWARD);
+                continue;
+            }
             if let Some(NextHop::Table(v)) = cfg.nexthop(nh) {
                 nh = cfg
                     .lookup4(*v, self.dsts[i])

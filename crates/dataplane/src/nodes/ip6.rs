@@ -184,8 +184,9 @@ impl Node for Ip6Lookup {
             }
         }
         for (i, &id) in pkts.iter().enumerate() {
-            let dst = Ipv6Addr::from(self.dsts[i]);
-            if is_link_local6(dst) {
+            // fe80::/10, on the integer: the top ten bits.
+            if self.dsts[i] >> 118 == 0x3fa {
+                let dst = Ipv6Addr::from(self.dsts[i]);
                 // Link-local destinations are ours or nobody's.
                 let ours = cx
                     .config
@@ -199,6 +200,11 @@ impl Node for Ip6Lookup {
                 continue;
             }
             let mut nh = self.nhs[i];
+            if cfg.forwards(nh) {
+                cx.pool.get_mut(id).meta.nexthop = nh;
+                out.next(i, L_FORWARD);
+                continue;
+            }
             if let Some(NextHop::Table(v)) = cfg.nexthop(nh) {
                 nh = cfg
                     .lookup6(*v, self.dsts[i])
