@@ -546,3 +546,122 @@ proptest! {
         p.check(&mut rng, 500);
     }
 }
+
+// ------------------------------------------------------- path compression
+
+/// Addresses around every prefix in the table plus ones that differ from
+/// `a` in each single bit (so skipped bits mismatch at every position).
+fn check_bit_flips(p: &Pair, a: u128) {
+    let mut addrs: Vec<u128> = (0..128).map(|b| a ^ 1u128 << b).collect();
+    addrs.push(a);
+    p.check_addrs(&addrs);
+}
+
+#[test]
+fn chain_compression_node_counts() {
+    let mut t = Lpm6::new();
+    let a: u128 = 0x2001_0db8_1234_5678_9abc_def0_1357_9bdf;
+    // A lone /48: one node (the root skips bits 18..42).
+    t.insert(a, 48, 1).unwrap();
+    assert_eq!(t.node_count(), 1);
+    assert_eq!(t.lookup(a), 1);
+    assert_eq!(t.lookup(a ^ 1 << 100), NO_ROUTE);
+    t.remove(a, 48);
+    // A lone /128: nodes at 18 (skipping to 78) and 84 (skipping to 126).
+    t.insert(a, 128, 2).unwrap();
+    assert_eq!(t.node_count(), 2);
+    let mut out = [0u32; 130];
+    let addrs: Vec<u128> = (0..128).map(|b| a ^ 1u128 << b).chain([a, a]).collect();
+    t.lookup_batch(&addrs, &mut out);
+    for (&x, &o) in addrs.iter().zip(&out) {
+        let e = if x == a { 2 } else { NO_ROUTE };
+        assert_eq!(t.lookup(x), e, "{x:#x}");
+        assert_eq!(o, e, "{x:#x}");
+    }
+    t.remove(a, 128);
+    assert_eq!(t.node_count(), 0);
+    assert_eq!(t.leaf_count(), 0);
+}
+
+#[test]
+fn chains_split_and_merge() {
+    let mut rng = SmallRng::seed_from_u64(77);
+    let a: u128 = 0x2a00_1450_4001_0809_0000_0000_0000_200e;
+    for deep in [48u8, 56, 64, 80, 100, 127, 128] {
+        let mut p = Pair::new();
+        p.insert(a, deep, 1);
+        check_bit_flips(&p, a);
+        p.check(&mut rng, 200);
+        // Prefixes ending inside the chain (split it), at every length.
+        for l in 19..deep {
+            p.insert(a, l, 100 + l as u32);
+            check_bit_flips(&p, a);
+            p.check(&mut rng, 50);
+            p.remove(a, l);
+            check_bit_flips(&p, a);
+            p.check(&mut rng, 50);
+        }
+        // Siblings diverging at every bit inside the chain.
+        for b in (0..128 - 19).map(|b| 127 - b) {
+            if b >= deep as u32 {
+                continue;
+            }
+            let s = a ^ 1u128 << (127 - b);
+            p.insert(s, deep, 500 + b);
+            check_bit_flips(&p, a);
+            check_bit_flips(&p, s);
+            p.remove(s, deep);
+        }
+        p.check(&mut rng, 200);
+        // Covering prefixes at several lengths: mismatches fall back to the
+        // longest one shorter than the mismatching bit.
+        for &l in &[16u8, 18, 20, 30, 33, 40, 47] {
+            if l < deep {
+                p.insert(a, l, l as u32);
+            }
+        }
+        check_bit_flips(&p, a);
+        p.check(&mut rng, 200);
+        // Remove them again in another order: the chain re-forms.
+        for &l in &[30u8, 16, 47, 20, 40, 18, 33] {
+            if l < deep {
+                p.remove(a, l);
+                check_bit_flips(&p, a);
+            }
+        }
+        p.check(&mut rng, 200);
+        // A second long prefix forks the chain; removing it re-creates it.
+        let fork = a ^ 1u128 << (128 - 37);
+        p.insert(fork, 128, 9);
+        p.insert(a | 1, 128, 10);
+        check_bit_flips(&p, a);
+        check_bit_flips(&p, fork);
+        p.check(&mut rng, 200);
+        p.remove(fork, 128);
+        p.remove(a | 1, 128);
+        p.check(&mut rng, 200);
+        p.remove(a, deep);
+        p.check(&mut rng, 100);
+        assert_eq!(p.ours.node_count(), 0);
+    }
+}
+
+#[test]
+fn chains_under_short_prefixes() {
+    // Top-level (<= /18) changes rebuild subtrees whose roots skip.
+    let mut rng = SmallRng::seed_from_u64(78);
+    let a: u128 = 0x2400_cb00_2049_0001_0000_0000_0000_0001;
+    let mut p = Pair::new();
+    p.insert(a, 64, 1);
+    p.insert(a, 128, 2);
+    for l in [0u8, 3, 12, 17, 18] {
+        p.insert(a, l, 40 + l as u32);
+        check_bit_flips(&p, a);
+    }
+    p.check(&mut rng, 200);
+    for l in [18u8, 0, 12, 3, 17] {
+        p.remove(a, l);
+        check_bit_flips(&p, a);
+    }
+    p.check(&mut rng, 200);
+}
