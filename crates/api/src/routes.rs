@@ -188,6 +188,17 @@ fn path2(p: Result<Path<(String, String)>, PathRejection>) -> Result<(String, St
         .map_err(|e| ApiError::bad_request(format!("bad path: {}", e.body_text())))
 }
 
+/// The kind and name of a `/<plural>/<name>` path, both checked.
+fn kind_and_name(
+    shared: &Shared,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(String, String), ApiError> {
+    let (plural, name) = path2(p)?;
+    let kind = kind_of(shared, &plural)?;
+    path_name(&kind, &name)?;
+    Ok((kind, name))
+}
+
 async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let max = shared.state.limits.max_body_bytes;
@@ -402,9 +413,7 @@ async fn list(State(shared): S, Path(plural): Path<String>, q: Q) -> R {
 }
 
 async fn get_one(State(shared): S, p: Result<Path<(String, String)>, PathRejection>) -> R {
-    let (plural, name) = path2(p)?;
-    let kind = kind_of(&shared, &plural)?;
-    path_name(&kind, &name)?;
+    let (kind, name) = kind_and_name(&shared, p)?;
     match shared.state.store.get(&key(&kind, &name)).await? {
         Some(kv) => match decode(&kv) {
             Some(o) => Ok(Json(o).into_response()),
@@ -452,10 +461,8 @@ async fn put_one(
     headers: HeaderMap,
     body: Body,
 ) -> R {
-    let (plural, name) = path2(p)?;
+    let (kind, name) = kind_and_name(&shared, p)?;
     let q = query(q)?;
-    let kind = kind_of(&shared, &plural)?;
-    path_name(&kind, &name)?;
     let dry = flag(&q, "dryRun")?;
     let doc = single(&shared, &headers, body).await?;
     let (obj, expect) =
@@ -482,10 +489,8 @@ async fn put_one(
 }
 
 async fn delete_one(State(shared): S, p: Result<Path<(String, String)>, PathRejection>, q: Q) -> R {
-    let (plural, name) = path2(p)?;
+    let (kind, name) = kind_and_name(&shared, p)?;
     let q = query(q)?;
-    let kind = kind_of(&shared, &plural)?;
-    path_name(&kind, &name)?;
     let dry = flag(&q, "dryRun")?;
     let expect = number(&q, "revision")?;
     let (out, rev) = commit(&shared, vec![Op::Delete { kind, name, expect }], None, dry).await?;
@@ -504,10 +509,8 @@ async fn put_status(
     headers: HeaderMap,
     body: Body,
 ) -> R {
-    let (plural, name) = path2(p)?;
+    let (kind, name) = kind_and_name(&shared, p)?;
     let q = query(q)?;
-    let kind = kind_of(&shared, &plural)?;
-    path_name(&kind, &name)?;
     let dry = flag(&q, "dryRun")?;
     let mut expect = number(&q, "revision")?;
     let doc = single(&shared, &headers, body).await?;

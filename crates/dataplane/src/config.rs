@@ -368,6 +368,24 @@ impl Config {
         self.adjacencies.get(nh as usize).is_some_and(|a| a.forward)
     }
 
+    /// Follows a table next hop (a route leaked by a peering) one level:
+    /// what `lookup` finds in that VRF, or NO_ROUTE when nothing matches or
+    /// the match is a table next hop again. Other next hops are returned as
+    /// they are.
+    #[inline(always)]
+    pub fn follow_table(
+        &self,
+        nh: NextHopId,
+        lookup: impl FnOnce(&Self, VrfId) -> Option<NextHopId>,
+    ) -> NextHopId {
+        let Some(NextHop::Table(v)) = self.nexthop(nh) else {
+            return nh;
+        };
+        lookup(self, *v)
+            .filter(|n| !matches!(self.nexthop(*n), Some(NextHop::Table(_))))
+            .unwrap_or(NO_ROUTE)
+    }
+
     /// The precomputed adjacency of a next hop.
     #[inline(always)]
     pub fn adjacency_of(&self, nh: NextHopId) -> Adjacency {

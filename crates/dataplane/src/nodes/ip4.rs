@@ -176,18 +176,14 @@ impl Node for Ip4Lookup {
             }
         }
         for (i, &id) in pkts.iter().enumerate() {
-            let mut nh = self.nhs[i];
+            let nh = self.nhs[i];
             if cfg.forwards(nh) {
                 cx.pool.get_mut(id).meta.nexthop = nh;
                 out.next(i, L_FORWARD);
                 continue;
             }
-            if let Some(NextHop::Table(v)) = cfg.nexthop(nh) {
-                nh = cfg
-                    .lookup4(*v, self.dsts[i])
-                    .filter(|n| !matches!(cfg.nexthop(*n), Some(NextHop::Table(_))))
-                    .unwrap_or(weir_fib::NO_ROUTE);
-            }
+            let dst = self.dsts[i];
+            let nh = cfg.follow_table(nh, |c, v| c.lookup4(v, dst));
             if nh == weir_fib::NO_ROUTE {
                 out.count(Reason::Ip4NoRoute);
                 set_icmp(cx, id, ICMP_DEST_UNREACHABLE, CODE_NET_UNREACHABLE, 0);

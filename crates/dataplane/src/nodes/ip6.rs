@@ -199,18 +199,14 @@ impl Node for Ip6Lookup {
                 }
                 continue;
             }
-            let mut nh = self.nhs[i];
+            let nh = self.nhs[i];
             if cfg.forwards(nh) {
                 cx.pool.get_mut(id).meta.nexthop = nh;
                 out.next(i, L_FORWARD);
                 continue;
             }
-            if let Some(NextHop::Table(v)) = cfg.nexthop(nh) {
-                nh = cfg
-                    .lookup6(*v, self.dsts[i])
-                    .filter(|n| !matches!(cfg.nexthop(*n), Some(NextHop::Table(_))))
-                    .unwrap_or(weir_fib::NO_ROUTE);
-            }
+            let dst = self.dsts[i];
+            let nh = cfg.follow_table(nh, |c, v| c.lookup6(v, dst));
             if nh == weir_fib::NO_ROUTE {
                 out.count(Reason::Ip6NoRoute);
                 set_icmp(cx, id, ICMP6_DEST_UNREACHABLE, CODE6_NO_ROUTE, 0);
