@@ -22,7 +22,14 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 
-use crate::netns::{run, Netns, Veth};
+use crate::netns::{run, Netns};
+
+/// Longest lab name: namespaces are named `<lab>-<node>`.
+pub const MAX_LAB_NAME: usize = 20;
+/// Longest node name.
+pub const MAX_NODE_NAME: usize = 20;
+/// Longest interface name the kernel takes (IFNAMSIZ - 1).
+pub const MAX_IFNAME: usize = 15;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
@@ -99,13 +106,27 @@ impl Topology {
     }
 
     fn validate(&self) -> Result<(), TopologyError> {
-        let ok_name =
-            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !ok_name(&self.lab) || self.lab.len() > 20 {
+        // Names end up in `ip` arguments, namespace file names and kernel
+        // interface names: letters, digits and '-', not starting with '-'
+        // (which `ip` would read as an option).
+        let ok_name = |s: &str, max: usize| {
+            !s.is_empty()
+                && s.len() <= max
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !s.starts_with('-')
+        };
+        if !ok_name(&self.lab, MAX_LAB_NAME) {
             return Err(self.invalid(format!(
-                "lab name {:?} must be 1-20 letters, digits or '-'",
+                "lab name {:?} must be 1-{MAX_LAB_NAME} letters, digits or '-', not starting with '-'",
                 self.lab
             )));
+        }
+        for node in self.nodes.keys() {
+            if !ok_name(node, MAX_NODE_NAME) {
+                return Err(self.invalid(format!(
+                    "node name {node:?} must be 1-{MAX_NODE_NAME} letters, digits or '-', not starting with '-'"
+                )));
+            }
         }
         let mut used = std::collections::HashSet::new();
         for [a, b] in &self.links {
@@ -116,9 +137,14 @@ impl Topology {
                         self.invalid(format!("link end {end:?} names unknown node {node:?}"))
                     );
                 }
-                if ifname.len() > 15 || !ok_name(ifname) {
+                if !ok_name(ifname, MAX_IFNAME) {
                     return Err(self.invalid(format!(
-                        "interface name {ifname:?} must be 1-15 letters, digits or '-'"
+                        "interface name {ifname:?} must be 1-{MAX_IFNAME} letters, digits or '-', not starting with '-'"
+                    )));
+                }
+                if ifname == "lo" {
+                    return Err(self.invalid(format!(
+                        "interface {end:?}: \"lo\" is the namespace's loopback"
                     )));
                 }
                 if !used.insert(end.clone()) {
@@ -162,17 +188,19 @@ impl Topology {
             }
             lab.nodes.insert(name.clone(), ns);
         }
-        for (i, [a, b]) in self.links.iter().enumerate() {
+        for [a, b] in &self.links {
             let (na, ia) = self.split(a)?;
             let (nb, ib) = self.split(b)?;
-            // Create with temporary names in the root namespace, then move.
-            let (ta, tb) = (format!("{}-l{i}a", self.lab), format!("{}-l{i}b", self.lab));
-            let (ta, tb) = (trunc(&ta), trunc(&tb));
-            let v = Veth::new(None, &ta, None, &tb)?;
-            v.persist();
-            for (tmp, node, ifname) in [(&ta, na, ia), (&tb, nb, ib)] {
+            // Each end is created in its namespace under its final name, so
+            // no temporary name in the root namespace can collide with
+            // another lab's (or be left behind there by a failure).
+            let (nsa, nsb) = (lab.nodes[na].name(), lab.nodes[nb].name());
+            run(&[
+                "ip", "link", "add", "name", ia, "netns", nsa, "type", "veth", "peer", "name", ib,
+                "netns", nsb,
+            ])?;
+            for (node, ifname) in [(na, ia), (nb, ib)] {
                 let ns = &lab.nodes[node];
-                run(&["ip", "link", "set", tmp, "netns", ns.name(), "name", ifname])?;
                 let cfg = self.nodes[node]
                     .interfaces
                     .get(ifname)
@@ -256,29 +284,26 @@ impl Topology {
 
     /// What exists now: per node, its namespace and interfaces.
     pub fn status(&self) -> String {
+        let node_w = self.nodes.keys().map(String::len).max().unwrap_or(0);
+        let ns_w = node_w + self.lab.len() + 1;
         let mut s = String::new();
         for name in self.nodes.keys() {
             let ns = self.netns_name(name);
             if !exists(&ns) {
-                let _ = writeln!(s, "{name:<10} {ns:<24} down");
+                let _ = writeln!(s, "{name:<node_w$}   {ns:<ns_w$}   down");
                 continue;
             }
-            let _ = writeln!(s, "{name:<10} {ns:<24} up");
+            let _ = writeln!(s, "{name:<node_w$}   {ns:<ns_w$}   up");
             let n = Netns::existing(&ns);
             if let Ok(out) = n.output(&["ip", "-br", "addr"]) {
                 for line in out.lines().filter(|l| !l.starts_with("lo ")) {
-                    let _ = writeln!(s, "    {line}");
+                    // `ip -br` pads with spaces and ends some lines with one.
+                    let _ = writeln!(s, "    {}", line.trim_end());
                 }
             }
         }
         s
     }
-}
-
-fn trunc(s: &str) -> String {
-    let mut s = s.to_string();
-    s.truncate(15);
-    s
 }
 
 fn exists(ns: &str) -> bool {
@@ -366,6 +391,75 @@ links:
         assert!(t.status().contains(" up"));
         assert_eq!(t.down().unwrap().len(), 2);
         assert!(!t.status().contains(" up"));
+    }
+
+    /// A lab name of `len` characters, unique to this process and call,
+    /// ending in `tail`.
+    fn long_name(len: usize, tail: &str) -> String {
+        let mut n = crate::netns::unique_name("");
+        while n.len() + tail.len() < len {
+            n.push('x');
+        }
+        n.push_str(tail);
+        n
+    }
+
+    #[test]
+    fn longest_names_work_and_labs_sharing_a_long_prefix_coexist() {
+        // Interface names of 15 characters, node names of 20, and two labs
+        // whose names differ only in their last character.
+        let text = r#"
+lab: LAB
+nodes:
+  hosthosthosthosth-01:
+    interfaces:
+      ifaceifaceifa-1: { addresses: [10.9.2.2/24] }
+  hosthosthosthosth-02:
+    interfaces:
+      ifaceifaceifa-1: { addresses: [10.9.2.1/24] }
+links:
+  - [hosthosthosthosth-01:ifaceifaceifa-1, hosthosthosthosth-02:ifaceifaceifa-1]
+"#;
+        let base = long_name(MAX_LAB_NAME - 1, "");
+        let a = Topology::parse(&text.replace("LAB", &format!("{base}a"))).unwrap();
+        let b = Topology::parse(&text.replace("LAB", &format!("{base}b"))).unwrap();
+        assert_eq!(a.lab.len(), MAX_LAB_NAME);
+        let la = a.up().unwrap();
+        let lb = b.up().unwrap();
+        for lab in [&la, &lb] {
+            lab.node("hosthosthosthosth-01")
+                .exec(&["ping", "-c", "1", "-W", "2", "10.9.2.1"])
+                .unwrap();
+        }
+        // Nothing of either lab is left in the root namespace.
+        let root = run(&["ip", "-br", "link"]).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&root.stdout).contains(&base[..8]),
+            "{}",
+            String::from_utf8_lossy(&root.stdout)
+        );
+    }
+
+    #[test]
+    fn names_the_lab_cannot_use_are_refused() {
+        let too_long = "x".repeat(MAX_LAB_NAME + 1);
+        for (lab, node, ifname, what) in [
+            (too_long.as_str(), "h1", "eth0", "lab name"),
+            ("-x", "h1", "eth0", "lab name"),
+            ("a_b", "h1", "eth0", "lab name"),
+            ("x", "h/1", "eth0", "node name"),
+            ("x", "-h", "eth0", "node name"),
+            ("x", &"n".repeat(MAX_NODE_NAME + 1), "eth0", "node name"),
+            ("x", "h1", "eth0123456789abc", "interface name"),
+            ("x", "h1", "eth.0", "interface name"),
+            ("x", "h1", "lo", "loopback"),
+        ] {
+            let text = format!(
+                "lab: {lab:?}\nnodes:\n  {node:?}: {{}}\n  h9: {{}}\nlinks:\n  - [\"{node}:{ifname}\", \"h9:eth0\"]\n"
+            );
+            let e = Topology::parse(&text).unwrap_err().to_string();
+            assert!(e.contains(what), "{lab} {node} {ifname}: {e}");
+        }
     }
 
     #[test]
