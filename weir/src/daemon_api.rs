@@ -51,7 +51,7 @@ async fn status(State(d): State<Daemon>) -> Json<Value> {
             json!({ "key": k, "state": m.state, "reason": m.reason, "attempts": m.attempts, "lastTransition": m.last_transition })
         })
         .collect();
-    Json(json!({ "summary": format!("{s:?}"), "objects": objects }))
+    Json(json!({ "summary": crate::cli::output::summary_json(&s), "objects": objects }))
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 use axum::http::Method;
 use serde_json::Value;
 
-use crate::cli::Conn;
+use crate::cli::{output, Conn};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum DaemonCmd {
@@ -62,68 +62,14 @@ pub fn run(cmd: DaemonCmd) -> i32 {
             Ok(())
         }
         DaemonCmd::Graph { conn, .. } => get(&conn, "/v1/graph").map(|t| print!("{t}")),
-        DaemonCmd::Status { conn } => get(&conn, "/v1/status").map(|t| {
-            let v = json(&t);
-            println!("{}", v["summary"].as_str().unwrap_or(""));
-            println!("\n{:<44} {:<11} {:>8}  REASON", "KEY", "STATE", "ATTEMPTS");
-            for o in v["objects"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<44} {:<11} {:>8}  {}",
-                    o["key"].as_str().unwrap_or(""),
-                    o["state"].as_str().unwrap_or(""),
-                    o["attempts"].as_u64().unwrap_or(0),
-                    o["reason"].as_str().unwrap_or("")
-                );
-            }
-        }),
+        DaemonCmd::Status { conn } => {
+            get(&conn, "/v1/status").map(|t| print!("{}", output::status(&json(&t))))
+        }
         DaemonCmd::History { conn, limit } => get(&conn, &format!("/v1/history?limit={limit}"))
-            .map(|t| {
-                for h in json(&t)["items"].as_array().into_iter().flatten() {
-                    println!(
-                        "#{} {} {}",
-                        h["seq"],
-                        h["at"].as_str().unwrap_or(""),
-                        h["kind"].as_str().unwrap_or("")
-                    );
-                    for op in h["operations"].as_array().into_iter().flatten() {
-                        println!("    {}", op.as_str().unwrap_or(""));
-                    }
-                    for n in h["notes"].as_array().into_iter().flatten() {
-                        println!("    note: {}", n.as_str().unwrap_or(""));
-                    }
-                }
-            }),
-        DaemonCmd::Stats { conn } => get(&conn, "/v1/stats").map(|t| {
-            let v = json(&t);
-            println!(
-                "rx {} packets, tx {} packets",
-                v["rxPackets"], v["txPackets"]
-            );
-            println!(
-                "\n{:<14} {:>10} {:>10} {:>11}",
-                "NODE", "CALLS", "PACKETS", "CYCLES/PKT"
-            );
-            for n in v["nodes"].as_array().into_iter().flatten() {
-                let (c, p, cy) = (
-                    n["calls"].as_u64().unwrap_or(0),
-                    n["packets"].as_u64().unwrap_or(0),
-                    n["cycles"].as_u64().unwrap_or(0),
-                );
-                if c > 0 {
-                    println!(
-                        "{:<14} {:>10} {:>10} {:>11.1}",
-                        n["node"].as_str().unwrap_or(""),
-                        c,
-                        p,
-                        cy as f64 / p.max(1) as f64
-                    );
-                }
-            }
-            println!("\n{:<36} {:>8}", "REASON", "COUNT");
-            for (k, n) in v["reasons"].as_object().into_iter().flatten() {
-                println!("{k:<36} {n:>8}");
-            }
-        }),
+            .map(|t| print!("{}", output::history(&json(&t)))),
+        DaemonCmd::Stats { conn } => {
+            get(&conn, "/v1/stats").map(|t| print!("{}", output::stats(&json(&t))))
+        }
     };
     match r {
         Ok(()) => 0,

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use weir_dataplane::control::NeighState;
 use weir_dataplane::frames::{self, V4};
 use weir_dataplane::{Builder, RouteTarget};
 use weir_packet::{ArpOperation, MacAddr};
@@ -174,8 +175,14 @@ pub fn run(rounds: usize) {
     p1.collect();
     let steps = dp.workers[0].graph.trace_take();
     println!("\ntrace of one UDP packet:");
+    let w = steps
+        .iter()
+        .map(|s| s.node.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     for s in &steps {
-        println!("  {:<12} -> {}", s.node, s.next);
+        println!("  {:<w$} -> {}", s.node.to_string(), s.next);
     }
 
     // Bulk traffic for the counters.
@@ -192,18 +199,32 @@ pub fn run(rounds: usize) {
     println!();
     print!("{}", crate::report::stats_table(&dp.stats()));
     println!("\nneighbours:");
+    let mut rows = vec![vec![
+        "PORT".to_string(),
+        "ADDRESS".into(),
+        "MAC".into(),
+        "STATE".into(),
+    ]];
     for (port, addr, n) in dp.control.neighbours() {
         let pname = dp
             .control
             .port(port)
             .map(|p| p.name.clone())
             .unwrap_or_default();
-        println!(
-            "  {:<4} {:<20} {}  {:?}",
+        rows.push(vec![
             pname,
             addr.to_string(),
-            n.mac,
-            n.state
-        );
+            n.mac.to_string(),
+            match n.state {
+                NeighState::Incomplete => "incomplete",
+                NeighState::Reachable => "reachable",
+                NeighState::Probe => "probe",
+                NeighState::Failed => "failed",
+            }
+            .to_string(),
+        ]);
+    }
+    for line in crate::cli::output::table(&rows).lines() {
+        println!("  {line}");
     }
 }

@@ -1,42 +1,26 @@
 //! Counter tables shared by the commands that print them.
 
-use std::fmt::Write as _;
-
 use weir_dataplane::{Reason, WorkerStats};
 
-/// Per-node counters (grout style) and drop reasons.
+/// Per-node counters (grout style) and drop reasons, laid out as
+/// `weir stats` lays out the daemon's.
 pub fn stats_table(st: &WorkerStats) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "rx {} packets, tx {} packets",
-        st.rx_packets, st.tx_packets
-    );
-    let _ = writeln!(
-        s,
-        "\n{:<14} {:>10} {:>10} {:>10} {:>11}",
-        "NODE", "CALLS", "PACKETS", "PKTS/CALL", "CYCLES/PKT"
-    );
-    for (name, n) in &st.nodes {
-        if n.calls == 0 {
-            continue;
-        }
-        let _ = writeln!(
-            s,
-            "{:<14} {:>10} {:>10} {:>10.1} {:>11.1}",
-            name,
-            n.calls,
-            n.packets,
-            n.packets as f64 / n.calls as f64,
-            n.cycles as f64 / n.packets.max(1) as f64
-        );
-    }
-    let _ = writeln!(s, "\n{:<36} {:>8}", "REASON", "COUNT");
-    for r in Reason::ALL {
-        let n = st.reason(*r);
-        if n > 0 {
-            let _ = writeln!(s, "{:<36} {:>8}", r.name(), n);
-        }
-    }
-    s
+    let nodes: Vec<serde_json::Value> = st
+        .nodes
+        .iter()
+        .map(|(n, c)| {
+            serde_json::json!({ "node": n, "calls": c.calls, "packets": c.packets, "cycles": c.cycles })
+        })
+        .collect();
+    let reasons: serde_json::Map<String, serde_json::Value> = Reason::ALL
+        .iter()
+        .filter(|r| st.reason(**r) > 0)
+        .map(|r| (r.name().to_string(), st.reason(*r).into()))
+        .collect();
+    crate::cli::output::stats(&serde_json::json!({
+        "rxPackets": st.rx_packets,
+        "txPackets": st.tx_packets,
+        "nodes": nodes,
+        "reasons": reasons,
+    }))
 }

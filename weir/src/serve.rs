@@ -445,7 +445,10 @@ pub fn run(args: ServeArgs) -> i32 {
     };
     {
         let rec = daemon.rec.lock().unwrap();
-        eprintln!("weir serve: ready ({:?})", rec.summary());
+        eprintln!(
+            "weir serve: ready ({})",
+            crate::cli::output::summary_line(&rec.summary())
+        );
         for (name, p) in daemon.agent.lock().unwrap().interfaces() {
             let mirror = p.mirror.as_ref().map(|m| m.1.as_str()).unwrap_or("-");
             eprintln!(

@@ -4,7 +4,7 @@
 //! Exit codes: 0 ok, 1 server or other error, 2 usage or validation
 //! error, 3 not found, 4 conflict.
 
-mod output;
+pub(crate) mod output;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
