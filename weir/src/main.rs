@@ -80,7 +80,7 @@ fn main() {
             };
             // Scenarios on real interfaces run only when named.
             if names.iter().any(|n| n == "e2e-ipv4-fwd") {
-                match bench_e2e::run(3.0, 3, &["afxdp", "afpacket"]) {
+                match bench_e2e::run(1.0, 5, &["afxdp", "afpacket"]) {
                     Ok(rs) => {
                         for r in rs {
                             println!("{}", serde_json::to_string(&r).expect("serializable"));
