@@ -4,16 +4,52 @@
 //! - `kv`: key -> (create_revision, mod_revision, version, value), the
 //!   current state;
 //! - `history`: revision -> every event of that revision, for watches;
-//! - `meta`: `revision` (the current revision) and `compact` (the oldest
-//!   revision whose history is kept).
+//! - `meta`: `revision` (the current revision), `compact` (the oldest
+//!   revision whose history is kept) and `ceiling` (the highest revision
+//!   that may have been handed out, durably recorded).
 //!
 //! A transaction is one redb write transaction, committed with
 //! `Durability::Immediate` (fsync) before `txn` returns, so a returned
 //! transaction survives a crash and an interrupted one leaves no trace.
+//! redb runs one write transaction at a time, which gives isolation.
+//!
+//! # Relaxed transactions and revisions that never go back
+//!
 //! A relaxed transaction (derived data such as object status) is committed
 //! with `Durability::None`: visible at once, on disk with the next
-//! immediate commit, lost only if the process dies before that one.
-//! redb runs one write transaction at a time, which gives isolation.
+//! immediate commit, lost if the process dies before that one. Its
+//! revision is visible at once too (in its result, in watches, in the
+//! `mod_revision` of what it wrote), so if the store, after a crash,
+//! numbered its next transactions from the last durable revision, a client
+//! would see a revision go back and the same number name two different
+//! writes: a watch resumed from a revision it saw would skip the new
+//! writes, and a compare-and-swap with a revision read before the crash
+//! could succeed against a different value.
+//!
+//! So revisions are reserved in blocks of [`REVISION_BLOCK`], durably,
+//! before any of them is handed out: `ceiling` is only raised by a durable
+//! commit, and a relaxed transaction whose revision would pass it is
+//! committed durably itself, raising it. Every revision ever handed out is
+//! at most the durable `ceiling`. A store opened after a crash starts at
+//! `ceiling` (skipping the revisions the lost relaxed commits may have
+//! used, and the unused rest of the block); a store closed cleanly lowers
+//! `ceiling` to its revision on the way out, so a clean restart skips
+//! nothing. Raising the ceiling costs nothing on ordinary transactions
+//! (they fsync anyway) and one fsync per [`REVISION_BLOCK`] relaxed
+//! transactions in a row, so status writes stay cheap and never hold
+//! desired-state writes behind an fsync of their own.
+//!
+//! The other way, keeping status outside the revisioned keyspace, would
+//! make status invisible to watches (clients follow status through them)
+//! and need a second consistency model for the merge on read.
+//!
+//! # History
+//!
+//! Every commit also drops the history older than the last `history`
+//! revisions (default [`DEFAULT_HISTORY`]), so the file does not grow with
+//! the number of writes; a watch from before that answers
+//! [`StoreError::Compacted`] and the watcher relists.
+//!
 //! Watchers are woken through a `tokio::sync::watch` channel carrying the
 //! latest commit: its revision and its events. A watcher that is exactly
 //! one revision behind takes the events from there; one further behind
@@ -33,6 +69,13 @@ const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const META_REVISION: &str = "revision";
 const META_COMPACT: &str = "compact";
+const META_CEILING: &str = "ceiling";
+
+/// Revisions reserved (durably) at a time; after a crash the revision may
+/// jump by up to this much.
+pub const REVISION_BLOCK: u64 = 1024;
+/// Revisions of history the embedded store keeps by default.
+pub const DEFAULT_HISTORY: u64 = 10_000;
 
 /// How many revisions a watcher reads from history at a time.
 const WATCH_BATCH: u64 = 256;
@@ -54,6 +97,39 @@ struct Inner {
     /// The latest commit, for waking watchers and answering `revision`.
     /// Watcher tasks hold receivers only, so dropping the store ends them.
     notify: watch::Sender<Commit>,
+    /// Revisions of history to keep (at least 1).
+    history: u64,
+    /// The revisions skipped when the store was opened after a crash.
+    skipped: Option<(u64, u64)>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A clean close: nothing past the revision was handed out, so the
+        // next open need not skip the rest of the reserved block. Only
+        // transactions hold `Inner`, so none runs after this.
+        let _ = close(&self.db);
+    }
+}
+
+fn close(db: &Database) -> Result<()> {
+    let wtx = db.begin_write().map_err(db_err)?;
+    let lowered = {
+        let mut meta = wtx.open_table(META).map_err(db_err)?;
+        let m = read_meta(&meta)?;
+        if m.ceiling > m.revision {
+            meta.insert(META_CEILING, m.revision).map_err(db_err)?;
+            true
+        } else {
+            false
+        }
+    };
+    if lowered {
+        // Durable, and it makes every relaxed commit before it durable.
+        wtx.commit().map_err(db_err)
+    } else {
+        wtx.abort().map_err(db_err)
+    }
 }
 
 /// A committed revision and its events (empty for the revision the store
@@ -65,21 +141,32 @@ struct Commit {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store file at `path`. Blocks on I/O; one
-    /// process at a time may hold the file.
+    /// Opens (or creates) the store file at `path`, keeping
+    /// [`DEFAULT_HISTORY`] revisions of history. Blocks on I/O; one process
+    /// at a time may hold the file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_history(path, DEFAULT_HISTORY)
+    }
+
+    /// Opens (or creates) the store file at `path`, keeping the last
+    /// `history` revisions of history (at least 1).
+    pub fn open_with_history(path: impl AsRef<Path>, history: u64) -> Result<Self> {
+        let history = history.max(1);
         let db = Database::create(path).map_err(db_err)?;
         let wtx = db.begin_write().map_err(db_err)?;
-        let revision;
+        let (revision, skipped);
         {
             wtx.open_table(KV).map_err(db_err)?;
-            wtx.open_table(HISTORY).map_err(db_err)?;
-            let meta = wtx.open_table(META).map_err(db_err)?;
-            revision = meta
-                .get(META_REVISION)
-                .map_err(db_err)?
-                .map(|g| g.value())
-                .unwrap_or(0);
+            let mut hist = wtx.open_table(HISTORY).map_err(db_err)?;
+            let mut meta = wtx.open_table(META).map_err(db_err)?;
+            let m = read_meta(&meta)?;
+            // Not closed cleanly: relaxed commits up to the ceiling may have
+            // been seen and lost. Their revisions stay taken.
+            skipped = (m.ceiling > m.revision).then_some((m.revision + 1, m.ceiling));
+            revision = m.revision.max(m.ceiling);
+            meta.insert(META_REVISION, revision).map_err(db_err)?;
+            meta.insert(META_CEILING, revision).map_err(db_err)?;
+            trim_history(&mut hist, &mut meta, revision, m.compact, history)?;
         }
         wtx.commit().map_err(db_err)?;
         let (notify, _) = watch::channel(Commit {
@@ -90,8 +177,25 @@ impl EmbeddedStore {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
                 notify,
+                history,
+                skipped,
             }),
         })
+    }
+
+    /// The revisions skipped at open because the store had not been closed
+    /// cleanly (first, last), if any.
+    pub fn skipped_revisions(&self) -> Option<(u64, u64)> {
+        self.inner.skipped
+    }
+
+    /// The revision below which history has been dropped.
+    pub async fn compact_revision(&self) -> Result<u64> {
+        self.blocking(|db| {
+            let rtx = db.begin_read().map_err(db_err)?;
+            Ok(read_meta(&rtx.open_table(META).map_err(db_err)?)?.compact)
+        })
+        .await
     }
 
     async fn blocking<T: Send + 'static>(
@@ -105,11 +209,39 @@ impl EmbeddedStore {
     }
 }
 
-/// Reads `(revision, compact)` from the meta table.
-fn read_meta(meta: &impl ReadableTable<&'static str, u64>) -> Result<(u64, u64)> {
+/// Drops history older than the last `keep` revisions up to `revision`.
+fn trim_history(
+    history: &mut redb::Table<u64, &[u8]>,
+    meta: &mut redb::Table<&str, u64>,
+    revision: u64,
+    compact: u64,
+    keep: u64,
+) -> Result<()> {
+    let keep_from = revision.saturating_sub(keep) + 1;
+    if keep_from > compact.max(1) {
+        history
+            .retain_in(..keep_from, |_, _| false)
+            .map_err(db_err)?;
+        meta.insert(META_COMPACT, keep_from).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+struct Meta {
+    revision: u64,
+    compact: u64,
+    ceiling: u64,
+}
+
+/// Reads the meta table.
+fn read_meta(meta: &impl ReadableTable<&'static str, u64>) -> Result<Meta> {
     let get =
         |k| -> Result<u64> { Ok(meta.get(k).map_err(db_err)?.map(|g| g.value()).unwrap_or(0)) };
-    Ok((get(META_REVISION)?, get(META_COMPACT)?))
+    Ok(Meta {
+        revision: get(META_REVISION)?,
+        compact: get(META_COMPACT)?,
+        ceiling: get(META_CEILING)?,
+    })
 }
 
 // Record encodings (little endian):
@@ -213,16 +345,19 @@ fn decode_events(revision: u64, mut rec: &[u8], prefix: &str, out: &mut Vec<Even
 }
 
 /// Applies `txn`; the events of the new revision when it wrote one.
-fn apply_txn(db: &Database, txn: Txn) -> Result<(TxnResult, Vec<Event>)> {
+fn apply_txn(db: &Database, txn: Txn, keep: u64) -> Result<(TxnResult, Vec<Event>)> {
     let mut wtx = db.begin_write().map_err(db_err)?;
-    if txn.relaxed {
-        wtx.set_durability(redb::Durability::None).map_err(db_err)?;
-    }
+    let relaxed = txn.relaxed;
+    let mut durable = !relaxed;
     let (result, events) = {
         let mut kv = wtx.open_table(KV).map_err(db_err)?;
         let mut history = wtx.open_table(HISTORY).map_err(db_err)?;
         let mut meta = wtx.open_table(META).map_err(db_err)?;
-        let (revision, _) = read_meta(&meta)?;
+        let Meta {
+            revision,
+            compact,
+            ceiling,
+        } = read_meta(&meta)?;
 
         let mut failed = Vec::new();
         for (i, c) in txn.compares.iter().enumerate() {
@@ -301,6 +436,17 @@ fn apply_txn(db: &Database, txn: Txn) -> Result<(TxnResult, Vec<Event>)> {
                 encode_events(&events, &mut rec);
                 history.insert(new, rec.as_slice()).map_err(db_err)?;
                 meta.insert(META_REVISION, new).map_err(db_err)?;
+                if new > ceiling {
+                    // Past the reserved block: this commit reserves the
+                    // next one and must be durable before `new` is seen.
+                    durable = true;
+                }
+                if durable {
+                    // Free on a durable commit (it syncs anyway).
+                    meta.insert(META_CEILING, new + REVISION_BLOCK - 1)
+                        .map_err(db_err)?;
+                }
+                trim_history(&mut history, &mut meta, new, compact, keep)?;
                 (
                     TxnResult {
                         succeeded: true,
@@ -315,6 +461,9 @@ fn apply_txn(db: &Database, txn: Txn) -> Result<(TxnResult, Vec<Event>)> {
     if events.is_empty() {
         wtx.abort().map_err(db_err)?;
     } else {
+        if !durable {
+            wtx.set_durability(redb::Durability::None).map_err(db_err)?;
+        }
         wtx.commit().map_err(db_err)?;
     }
     Ok((result, events))
@@ -333,7 +482,9 @@ enum HistoryRead {
 fn read_history(db: &Database, prefix: &str, from: u64, to: u64) -> Result<HistoryRead> {
     let rtx = db.begin_read().map_err(db_err)?;
     let meta = rtx.open_table(META).map_err(db_err)?;
-    let (revision, compact) = read_meta(&meta)?;
+    let Meta {
+        revision, compact, ..
+    } = read_meta(&meta)?;
     if from < compact {
         return Ok(HistoryRead::Compacted(compact));
     }
@@ -432,7 +583,7 @@ impl Store for EmbeddedStore {
         let prefix = prefix.to_string();
         self.blocking(move |db| {
             let rtx = db.begin_read().map_err(db_err)?;
-            let (revision, _) = read_meta(&rtx.open_table(META).map_err(db_err)?)?;
+            let revision = read_meta(&rtx.open_table(META).map_err(db_err)?)?.revision;
             let kv = rtx.open_table(KV).map_err(db_err)?;
             let mut out = Vec::new();
             for entry in kv.range(prefix.as_str()..).map_err(db_err)? {
@@ -452,7 +603,7 @@ impl Store for EmbeddedStore {
         txn.validate()?;
         let inner = self.inner.clone();
         self.blocking(move |db| {
-            let (result, events) = apply_txn(db, txn)?;
+            let (result, events) = apply_txn(db, txn, inner.history)?;
             if !events.is_empty() {
                 // Right after the commit, so `revision` and watchers see it
                 // before this transaction is reported done.
@@ -478,7 +629,8 @@ impl Store for EmbeddedStore {
         let (revision, compact) = self
             .blocking(|db| {
                 let rtx = db.begin_read().map_err(db_err)?;
-                read_meta(&rtx.open_table(META).map_err(db_err)?)
+                let m = read_meta(&rtx.open_table(META).map_err(db_err)?)?;
+                Ok((m.revision, m.compact))
             })
             .await?;
         let from = if from_revision == 0 {
@@ -514,7 +666,11 @@ impl Store for EmbeddedStore {
             let wtx = db.begin_write().map_err(db_err)?;
             {
                 let mut meta = wtx.open_table(META).map_err(db_err)?;
-                let (current, compact) = read_meta(&meta)?;
+                let Meta {
+                    revision: current,
+                    compact,
+                    ..
+                } = read_meta(&meta)?;
                 if revision > current {
                     return Err(StoreError::FutureRevision {
                         requested: revision,

@@ -13,6 +13,14 @@
 //!   and a request to `--max-request-bytes` (default 1.5 MiB); run etcd
 //!   with limits above the largest transaction weir writes (the test
 //!   fixture uses 100000 ops and 32 MiB).
+//! - A writing transaction that gets no answer within the write timeout
+//!   ([`DEFAULT_WRITE_TIMEOUT`]), or whose request fails after it may have
+//!   reached etcd (connection lost, cancelled, etcd's own "request timed
+//!   out"), is [`StoreError::OutcomeUnknown`]: etcd may have applied it.
+//!   Only a failure to connect at all, or a refusal (bad request), is a
+//!   plain [`StoreError::Etcd`], known not to have been applied.
+//! - etcd never reuses a revision (every commit goes through raft to
+//!   disk), so revisions a client saw never go back after a restart.
 
 use std::time::Duration;
 
@@ -31,11 +39,46 @@ use crate::{
 const MAX_MESSAGE: usize = 256 << 20;
 const WATCH_CHANNEL: usize = 1024;
 
+/// How long a request waits for etcd's answer: then a writing transaction's
+/// outcome is reported unknown, and a read fails.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A store in an etcd cluster. Cheap to clone.
 #[derive(Clone)]
 pub struct EtcdStore {
     kv: KvClient,
     watch: WatchClient,
+    write_timeout: Duration,
+}
+
+/// Whether a failed write may have been applied: anything but a refusal
+/// or a connection that was never made.
+fn outcome_unknown(e: &etcd_client::Error) -> bool {
+    use tonic::Code::*;
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            let never_sent = error_chain(s).contains("connect");
+            match s.code() {
+                Cancelled | Unknown | DeadlineExceeded | Aborted | Internal | DataLoss => true,
+                Unavailable => !never_sent,
+                _ => false,
+            }
+        }
+        etcd_client::Error::IoError(_) => true,
+        _ => false,
+    }
+}
+
+/// A status's message and the messages of its sources.
+fn error_chain(s: &tonic::Status) -> String {
+    let mut out = s.message().to_ascii_lowercase();
+    let mut src = std::error::Error::source(s);
+    while let Some(e) = src {
+        out.push_str(": ");
+        out.push_str(&e.to_string().to_ascii_lowercase());
+        src = e.source();
+    }
+    out
 }
 
 fn to_u64(v: i64) -> u64 {
@@ -84,7 +127,27 @@ impl EtcdStore {
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
             watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
+    }
+
+    /// A read, bounded by the request timeout: a frozen etcd answers an
+    /// error rather than never.
+    async fn read<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.write_timeout, f).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(StoreError::Timeout(self.write_timeout)),
+        }
+    }
+
+    /// Sets how long a request waits for an answer (a writing
+    /// transaction's outcome is then unknown, a read fails).
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
     }
 
     /// Learns the compact revision by opening a watch from a compacted
@@ -243,7 +306,7 @@ impl Store for EtcdStore {
         if key.is_empty() {
             return Ok(None);
         }
-        let resp = self.kv.clone().get(key, None).await?;
+        let resp = self.read(self.kv.clone().get(key, None)).await?;
         resp.kvs().first().map(convert_kv).transpose()
     }
 
@@ -254,7 +317,7 @@ impl Store for EtcdStore {
             GetOptions::new().with_prefix()
         };
         let key = if prefix.is_empty() { "\0" } else { prefix };
-        let resp = self.kv.clone().get(key, Some(options)).await?;
+        let resp = self.read(self.kv.clone().get(key, Some(options))).await?;
         let revision = header_revision(resp.header())?;
         let kvs = resp
             .kvs()
@@ -292,7 +355,23 @@ impl Store for EtcdStore {
             .when(compares)
             .and_then(ops)
             .or_else(reads);
-        let resp = self.kv.clone().txn(etcd_txn).await?;
+        let writes = !txn.is_read_only();
+        let resp =
+            match tokio::time::timeout(self.write_timeout, self.kv.clone().txn(etcd_txn)).await {
+                Ok(Ok(resp)) => resp,
+                Ok(Err(e)) if writes && outcome_unknown(&e) => {
+                    return Err(StoreError::OutcomeUnknown(format!("etcd: {e}")))
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                // Dropping the request does not take it back from etcd.
+                Err(_) if writes => {
+                    return Err(StoreError::OutcomeUnknown(format!(
+                        "etcd did not answer within {:?}",
+                        self.write_timeout
+                    )))
+                }
+                Err(_) => return Err(StoreError::Timeout(self.write_timeout)),
+            };
         let revision = header_revision(resp.header())?;
         if resp.succeeded() {
             return Ok(TxnResult {
@@ -369,9 +448,11 @@ impl Store for EtcdStore {
 
     async fn revision(&self) -> Result<u64> {
         let resp = self
-            .kv
-            .clone()
-            .get("\0", Some(GetOptions::new().with_count_only()))
+            .read(
+                self.kv
+                    .clone()
+                    .get("\0", Some(GetOptions::new().with_count_only())),
+            )
             .await?;
         header_revision(resp.header())
     }

@@ -16,8 +16,22 @@
 //! changes. A transaction whose compares fail, or that changes nothing
 //! (only deletes of absent keys, or no operations), creates none. An empty
 //! embedded store is at revision 0; a fresh etcd cluster is at revision 1.
-//! Callers must only rely on order and on "+1 per writing transaction",
-//! never on absolute numbers.
+//! Callers must only rely on order and on "+1 per writing transaction"
+//! while the store runs, never on absolute numbers: after a crash the
+//! embedded store skips ahead (see below).
+//!
+//! A revision any client may have seen is never handed out again, not
+//! even after a crash: a client that saw revision `r` finds the store at
+//! `r` or later after a restart, a watch resumed from `r + 1` receives
+//! every change committed after `r`, and a compare-and-swap with a
+//! `mod_revision` read before the crash fails once the key has changed.
+//! etcd gets this from raft. The embedded store commits relaxed
+//! transactions (see [`Txn::relaxed`]) without waiting for the disk, and
+//! a crash may lose the last of them; their revisions stay taken because
+//! the store reserves revisions in blocks, durably, before it hands any of
+//! them out, and reopens after a crash at the end of the reserved block.
+//! So after a crash the embedded store's revision may jump by up to
+//! [`REVISION_BLOCK`].
 //!
 //! Each key carries, as in etcd, `create_revision` (the revision that
 //! created it since it last did not exist), `mod_revision` (the revision of
@@ -52,7 +66,10 @@
 //! 0 means "from the next revision". The usual pattern is
 //! `list(prefix)` at revision `r`, then `watch(prefix, r + 1)`.
 //!
-//! History below the compact revision is dropped by [`Store::compact`].
+//! History below the compact revision is dropped by [`Store::compact`];
+//! the embedded store also keeps only the last
+//! [`DEFAULT_HISTORY`] revisions (configurable), compacting as it writes,
+//! and etcd compacts as configured (`--auto-compaction-retention`).
 //! Watching from a revision below it returns [`StoreError::Compacted`] with
 //! the compact revision; the caller relists. A watcher that falls behind a
 //! compaction gets the same error as a stream item, and its stream ends.
@@ -73,8 +90,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use bench::{bench_writes, WriteBench};
-pub use embedded::EmbeddedStore;
-pub use etcd::EtcdStore;
+pub use embedded::{EmbeddedStore, DEFAULT_HISTORY, REVISION_BLOCK};
+pub use etcd::{EtcdStore, DEFAULT_WRITE_TIMEOUT};
 
 /// The result type of every store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -116,6 +133,21 @@ pub enum StoreError {
     /// The store is shut down (a background task it needs has gone away).
     #[error("store is closed")]
     Closed,
+    /// A read got no answer in time.
+    #[error("etcd did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// A write was sent but no answer came back (timed out, connection
+    /// lost, cancelled): it may or may not have been applied. Read the
+    /// keys back before deciding to retry.
+    #[error("outcome unknown: {0}; the write may or may not have been applied, read it back before retrying")]
+    OutcomeUnknown(String),
+}
+
+impl StoreError {
+    /// Whether this is [`StoreError::OutcomeUnknown`].
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, StoreError::OutcomeUnknown(_))
+    }
 }
 
 /// One key and its value as of some revision.
@@ -182,7 +214,9 @@ pub struct Txn {
     /// Derived data that can be recomputed (object status): the embedded
     /// store commits it without waiting for the disk, so it may be lost in
     /// a crash, but it is made durable by the next ordinary transaction and
-    /// is never reordered with one. etcd makes every transaction durable.
+    /// is never reordered with one. Its revision is never reused, even if
+    /// it is lost (see "Revisions" above). etcd makes every transaction
+    /// durable.
     pub relaxed: bool,
 }
 
@@ -374,6 +408,13 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 /// etcd cluster (plain HTTP), anything else is the path of an embedded
 /// store file (created if missing).
 pub async fn open(location: &str) -> Result<Arc<dyn Store>> {
+    open_with_history(location, DEFAULT_HISTORY).await
+}
+
+/// [`open`], keeping the last `history` revisions of history in an
+/// embedded store (etcd's history is compacted as etcd is configured, or
+/// by [`Store::compact`]).
+pub async fn open_with_history(location: &str, history: u64) -> Result<Arc<dyn Store>> {
     if let Some(hosts) = location.strip_prefix("etcd://") {
         let endpoints: Vec<String> = hosts
             .split(',')
@@ -383,9 +424,10 @@ pub async fn open(location: &str) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(EtcdStore::connect(&endpoints).await?))
     } else {
         let path = location.to_string();
-        let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(path))
-            .await
-            .map_err(|_| StoreError::Closed)??;
+        let store =
+            tokio::task::spawn_blocking(move || EmbeddedStore::open_with_history(path, history))
+                .await
+                .map_err(|_| StoreError::Closed)??;
         Ok(Arc::new(store))
     }
 }

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use weir_store::testing::conformance::next_event;
-use weir_store::{EmbeddedStore, EventKind, Store, StoreError, Txn};
+use weir_store::{Compare, EmbeddedStore, EventKind, Store, StoreError, Txn};
 
 async fn make() -> (EmbeddedStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -148,57 +148,129 @@ async fn watch_lagging_behind_compaction_gets_compacted() {
 }
 
 const CRASH_ENV: &str = "WEIR_STORE_CRASH_CHILD_DB";
-const KEYS_PER_TXN: u64 = 5;
+const OBJECTS: u64 = 4;
 
-/// Run by `crash_recovery` in a child process: writes transactions until
-/// killed. Does nothing in a normal test run.
+fn obj_key(i: u64) -> String {
+    format!("/crash/obj/{i}")
+}
+
+/// Run by `kill_9_loop` in a child process: clients write desired state
+/// (durable), status (relaxed, compare-and-swap on the object's revision)
+/// and watch, printing every revision they see, until killed. Does
+/// nothing in a normal test run.
+///
+/// Lines: `ack REV KEY=VALUE KEY=VALUE` for an acknowledged durable
+/// transaction, `seen REV KEY` for a key's `mod_revision` a client saw.
 #[test]
 fn crash_child() {
     let Some(path) = std::env::var_os(CRASH_ENV) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let store = EmbeddedStore::open(path).unwrap();
-        let mut i = store.revision().await.unwrap() + 1;
-        loop {
-            // Every third transaction is relaxed: it may be lost with the
-            // crash, but not once a durable one after it has returned.
-            let relaxed = i % 3 == 0;
-            let mut txn = if relaxed {
-                Txn::new().relaxed()
-            } else {
-                Txn::new()
-            };
-            for j in 0..KEYS_PER_TXN {
-                txn = txn.put(format!("/crash/{i:08}/{j}"), i.to_string());
+        let start = store.revision().await.unwrap();
+        let mut watch = store.watch("/crash/", 0).await.unwrap();
+        tokio::spawn(async move {
+            while let Some(Ok(e)) = watch.next().await {
+                println!("seen {} {}", e.revision, e.kv.key);
             }
-            txn = txn.put("/crash/counter", i.to_string());
-            if i > 1 {
-                txn = txn.delete(format!("/crash/{:08}/0", i - 1));
+        });
+        let s = store.clone();
+        tokio::spawn(async move {
+            // Status: derived from the object, written relaxed.
+            for j in 0u64.. {
+                let key = obj_key(j % OBJECTS);
+                let Some(kv) = s.get(&key).await.unwrap() else {
+                    tokio::task::yield_now().await;
+                    continue;
+                };
+                println!("seen {} {key}", kv.mod_revision);
+                let spec = String::from_utf8(kv.value).unwrap();
+                let spec = spec.split(';').next().unwrap().to_string();
+                let r = s
+                    .txn(
+                        Txn::new()
+                            .relaxed()
+                            .when(Compare::ModRevision(key.clone(), kv.mod_revision))
+                            .put(key.clone(), format!("{spec};status={j}")),
+                    )
+                    .await
+                    .unwrap();
+                if r.succeeded {
+                    println!("seen {} {key}", r.revision);
+                }
+                tokio::time::sleep(Duration::from_micros(300)).await;
             }
-            let r = store.txn(txn).await.unwrap();
-            assert_eq!(r.revision, i);
-            if !relaxed {
-                println!("crash-child: committed {i}");
-            }
-            i += 1;
+        });
+        // Desired state: the object's spec and a log entry, together.
+        for n in start + 1.. {
+            let key = obj_key(n % OBJECTS);
+            let value = format!("spec={n}");
+            let log = format!("/crash/log/{n:012}");
+            let r = store
+                .txn(
+                    Txn::new()
+                        .put(key.clone(), value.clone())
+                        .put(log.clone(), "1"),
+                )
+                .await
+                .unwrap();
+            println!("ack {} {key}={value} {log}=1", r.revision);
+            // Room for relaxed commits between durable ones: a crash
+            // there loses some.
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     });
 }
 
-/// Kills a writer with SIGKILL mid-way, several times, and checks every
-/// transaction is wholly present or absent, with contiguous revisions.
+/// Tiny xorshift: random kill points, reproducible from the seed printed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+struct Ack {
+    revision: u64,
+    puts: Vec<(String, String)>,
+}
+
+/// SIGKILLs a child writing desired state and relaxed status while its
+/// clients record every revision they see, at random points, many times.
+/// After each restart: the store's revision is at or past every revision
+/// seen; every acknowledged write is there, whole; a watch resumed from a
+/// seen revision gets every later acknowledged write, before and after the
+/// crash; a compare-and-swap with any revision seen before the crash fails
+/// once the key has been written again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_recovery() {
+async fn kill_9_loop() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
     let exe = std::env::current_exe().unwrap();
-    let mut committed_seen = 0u64;
-    for round in 0..3u64 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("seed {seed}");
+    let mut rng = Rng(seed);
+    let rounds: u64 = std::env::var("WEIR_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let mut max_seen = 0u64;
+    let mut jumps = Vec::new();
+    for round in 0..rounds {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
@@ -213,70 +285,248 @@ async fn crash_recovery() {
             .spawn()
             .unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let target = committed_seen + 100 + round * 37;
-        let started = Instant::now();
-        for line in stdout.lines() {
-            let line = line.unwrap();
-            if let Some(n) = line.strip_prefix("crash-child: committed ") {
-                committed_seen = n.parse().unwrap();
-                if committed_seen >= target {
-                    break;
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
                 }
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "child too slow"
-            );
+        });
+        // Kill after a random number of acknowledged writes.
+        let target = 20 + rng.below(200);
+        let mut lines = Vec::new();
+        let started = Instant::now();
+        let mut acks = 0;
+        while acks < target {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("child too slow");
+            acks += u64::from(line.starts_with("ack "));
+            lines.push(line);
         }
-        // Let it get into the next transaction, then kill it.
-        std::thread::sleep(Duration::from_micros(300 * round));
+        std::thread::sleep(Duration::from_micros(rng.below(3000)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        assert!(committed_seen >= target, "child stopped early");
-    }
+        reader.join().unwrap();
+        // What the child's clients printed before dying, they saw.
+        lines.extend(rx.try_iter());
+        let took = started.elapsed();
 
-    let store = EmbeddedStore::open(&path).unwrap();
-    let r = store.revision().await.unwrap();
-    assert!(
-        r >= committed_seen,
-        "a committed txn was lost: {r} < {committed_seen}"
-    );
-    let counter = store.get("/crash/counter").await.unwrap().unwrap();
-    assert_eq!(counter.value, r.to_string().as_bytes());
-    assert_eq!(counter.mod_revision, r);
-    let (kvs, list_rev) = store.list("/crash/").await.unwrap();
-    assert_eq!(list_rev, r);
-    assert_eq!(kvs.len() as u64, r * (KEYS_PER_TXN - 1) + 1 + 1);
-    for kv in &kvs {
-        if kv.key == "/crash/counter" {
-            continue;
+        let mut acked = Vec::new();
+        let mut seen: Vec<(u64, String)> = Vec::new();
+        for line in &lines {
+            let mut w = line.split(' ');
+            match w.next() {
+                Some("ack") => {
+                    let revision: u64 = w.next().unwrap().parse().unwrap();
+                    let puts: Vec<(String, String)> = w
+                        .map(|kv| {
+                            let (k, v) = kv.split_once('=').unwrap();
+                            (k.to_string(), v.to_string())
+                        })
+                        .collect();
+                    for (k, _) in &puts {
+                        seen.push((revision, k.clone()));
+                    }
+                    acked.push(Ack { revision, puts });
+                }
+                Some("seen") => {
+                    let revision: u64 = w.next().unwrap().parse().unwrap();
+                    seen.push((revision, w.next().unwrap().to_string()));
+                }
+                _ => {}
+            }
         }
-        let mut parts = kv.key.trim_start_matches("/crash/").split('/');
-        let i: u64 = parts.next().unwrap().parse().unwrap();
-        let j: u64 = parts.next().unwrap().parse().unwrap();
-        assert!(i >= 1 && i <= r, "{kv:?}");
-        assert_eq!(kv.value, i.to_string().as_bytes());
-        assert_eq!((kv.mod_revision, kv.create_revision, kv.version), (i, i, 1));
-        assert!(j != 0 || i == r, "txn {}'s delete is missing", i + 1);
-    }
+        let round_max = seen.iter().map(|s| s.0).max().unwrap();
+        max_seen = max_seen.max(round_max);
 
-    // History: revisions 1..=r, each whole.
-    let mut w = store.watch("/crash/", 1).await.unwrap();
-    for i in 1..=r {
-        let per_txn = KEYS_PER_TXN + 1 + u64::from(i > 1);
-        for _ in 0..per_txn {
+        let store = EmbeddedStore::open(&path).unwrap();
+        let r0 = store.revision().await.unwrap();
+        if let Some(j) = store.skipped_revisions() {
+            jumps.push(j.1 + 1 - j.0);
+        }
+        println!(
+            "round {round}: {} acked, {} revisions seen (max {round_max}) in {took:?}; reopened at {r0}, skipped {:?}",
+            acked.len(),
+            seen.len(),
+            store.skipped_revisions()
+        );
+        assert!(
+            r0 >= max_seen,
+            "round {round}: the revision went back: {r0} < {max_seen} seen"
+        );
+
+        // Every acknowledged write is there, whole: an object's spec and
+        // its log entry were written together.
+        for a in &acked {
+            for (k, v) in &a.puts {
+                let kv = store.get(k).await.unwrap();
+                let kv = kv.unwrap_or_else(|| panic!("acknowledged {k} at {} lost", a.revision));
+                if k.starts_with("/crash/log/") {
+                    assert_eq!(kv.value, v.as_bytes());
+                }
+            }
+        }
+        for i in 0..OBJECTS {
+            let kv = store.get(&obj_key(i)).await.unwrap().unwrap();
+            let spec = String::from_utf8(kv.value).unwrap();
+            let n: u64 = spec.split(';').next().unwrap()["spec=".len()..]
+                .parse()
+                .unwrap();
+            let last_acked = acked
+                .iter()
+                .flat_map(|a| a.puts.iter())
+                .filter(|(k, _)| *k == obj_key(i))
+                .map(|(_, v)| v["spec=".len()..].parse::<u64>().unwrap())
+                .max()
+                .unwrap_or(0);
+            assert!(
+                n >= last_acked,
+                "{}: spec {n} < acknowledged {last_acked}",
+                obj_key(i)
+            );
+            let log = format!("/crash/log/{n:012}");
+            assert!(
+                store.get(&log).await.unwrap().is_some(),
+                "{log} missing: txn torn"
+            );
+        }
+
+        // Written after the restart: once per object, and more if the
+        // revision had gone back, so that reused numbers would show.
+        let mut after = Vec::new();
+        let passes = max_seen.saturating_sub(r0) / OBJECTS + 1;
+        for p in 0..passes {
+            for i in 0..OBJECTS {
+                let v = format!("spec=after{round}.{p}");
+                let r = store
+                    .txn(Txn::new().put(obj_key(i), v.clone()))
+                    .await
+                    .unwrap();
+                after.push((r.revision, obj_key(i), v));
+            }
+        }
+
+        // A watch resumed from a revision seen before the crash gets every
+        // acknowledged write after it, before and after the crash.
+        let (from, _) = seen[rng.below(seen.len() as u64) as usize].clone();
+        let mut w = store.watch("/crash/", from + 1).await.unwrap();
+        let mut want: Vec<(u64, String, String)> = acked
+            .iter()
+            .filter(|a| a.revision > from)
+            .flat_map(|a| {
+                a.puts
+                    .iter()
+                    .map(|(k, v)| (a.revision, k.clone(), v.clone()))
+            })
+            .chain(after.iter().cloned())
+            .collect();
+        want.sort();
+        let last = after.last().unwrap().0;
+        let mut got = Vec::new();
+        loop {
             let e = next_event(&mut w).await;
-            assert_eq!(e.revision, i);
+            let done = e.revision == last;
+            got.push((e.revision, e.kv.key, String::from_utf8(e.kv.value).unwrap()));
+            if done {
+                break;
+            }
         }
+        assert!(got.windows(2).all(|p| p[0].0 <= p[1].0), "out of order");
+        for x in &want {
+            assert!(
+                got.contains(x),
+                "round {round}: watch from {} missed {x:?}",
+                from + 1
+            );
+        }
+
+        // Compare-and-swap with any revision seen before the crash: every
+        // object has been written since, so all must fail.
+        for (rev, key) in seen.iter().filter(|(_, k)| k.starts_with("/crash/obj/")) {
+            let r = store
+                .txn(
+                    Txn::new()
+                        .when(Compare::ModRevision(key.clone(), *rev))
+                        .put(key.clone(), "stale"),
+                )
+                .await
+                .unwrap();
+            assert!(
+                !r.succeeded,
+                "round {round}: a CAS on {key} with revision {rev} from before the crash succeeded"
+            );
+        }
+        max_seen = max_seen.max(last);
+        drop(w);
+        drop(store);
+        // Let the aborted watcher task go, and the file with it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // And the store carries on.
-    let next = store
-        .txn(Txn::new().put("/crash/after", "1"))
-        .await
-        .unwrap();
-    assert_eq!(next.revision, r + 1);
-    let e = next_event(&mut w).await;
-    assert_eq!(e.revision, r + 1);
+    println!("revisions skipped per crash: {jumps:?}");
+}
+
+/// A clean close skips nothing; a crash after relaxed writes skips what
+/// they may have used.
+#[tokio::test]
+async fn clean_close_keeps_revisions_contiguous() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let store = EmbeddedStore::open(&path).unwrap();
+    for i in 0..5 {
+        store
+            .txn(Txn::new().put(format!("/s/{i}"), "x").relaxed())
+            .await
+            .unwrap();
+    }
+    store.txn(Txn::new().put("/d", "x")).await.unwrap();
+    drop(store);
+    let store = EmbeddedStore::open(&path).unwrap();
+    assert_eq!(store.skipped_revisions(), None);
+    assert_eq!(store.revision().await.unwrap(), 6);
+    assert_eq!(
+        store.txn(Txn::new().put("/e", "x")).await.unwrap().revision,
+        7
+    );
+}
+
+/// History is bounded: older revisions are compacted as the store writes,
+/// and a watch from them is told to relist.
+#[tokio::test]
+async fn history_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let store = EmbeddedStore::open_with_history(&path, 100).unwrap();
+    for i in 0..250 {
+        let t = Txn::new().put(format!("/h/{}", i % 7), i.to_string());
+        store
+            .txn(if i % 2 == 0 { t.relaxed() } else { t })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.revision().await.unwrap(), 250);
+    assert_eq!(store.compact_revision().await.unwrap(), 151);
+    match store.watch("/h/", 150).await {
+        Err(StoreError::Compacted {
+            requested: 150,
+            compact_revision: 151,
+        }) => {}
+        other => panic!("expected Compacted, got {other:?}"),
+    }
+    let mut w = store.watch("/h/", 151).await.unwrap();
+    for rev in 151..=250 {
+        assert_eq!(next_event(&mut w).await.revision, rev);
+    }
+    drop(w);
+    drop(store);
+    // Let the aborted watcher task go, and the file with it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A smaller limit at the next open trims at once.
+    let store = EmbeddedStore::open_with_history(&path, 10).unwrap();
+    assert_eq!(store.compact_revision().await.unwrap(), 241);
+    assert!(store.watch("/h/", 240).await.is_err());
+    assert!(store.watch("/h/", 241).await.is_ok());
 }
 
 /// The write benchmark's figures, printed (run with --nocapture to see).

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use weir_store::testing::conformance::next_event;
 use weir_store::testing::EtcdServer;
-use weir_store::{EtcdStore, Store, Txn};
+use weir_store::{Compare, EtcdStore, Store, StoreError, Txn};
 
 async fn make() -> (EtcdStore, EtcdServer) {
     let server = EtcdServer::start();
@@ -78,4 +78,69 @@ async fn bench_figures() {
         b.bulk_elapsed,
         b.bulk_list_elapsed
     );
+}
+
+/// A write that gets no answer may still be applied: it says its outcome
+/// is unknown, unlike a read (a plain timeout) or a write to an etcd that
+/// is not there at all (known not applied).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_to_a_frozen_etcd_has_an_unknown_outcome() {
+    let mut server = EtcdServer::start();
+    let store = EtcdStore::connect(&[server.endpoint()])
+        .await
+        .unwrap()
+        .with_write_timeout(Duration::from_secs(1));
+    let key = "/weir/v1/route/frozen";
+    let before = store.txn(Txn::new().put(key, "before")).await.unwrap();
+
+    server.freeze();
+    let t = Instant::now();
+    let err = store
+        .txn(
+            Txn::new()
+                .when(Compare::ModRevision(key.into(), before.revision))
+                .put(key, "during"),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert!(err.to_string().starts_with("outcome unknown"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let err = store.get(key).await.unwrap_err();
+    assert!(matches!(err, StoreError::Timeout(_)), "{err:?}");
+    let err = store.txn(Txn::new()).await.unwrap_err();
+    assert!(!err.is_outcome_unknown(), "a read-only txn: {err:?}");
+
+    server.thaw();
+    // Reading back is what decides; either outcome is possible.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let now = loop {
+        match store.get(key).await {
+            Ok(kv) => break kv.unwrap(),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("after the thaw: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("etcd did not come back: {e}"),
+        }
+    };
+    assert!(now.value == b"before" || now.value == b"during", "{now:?}");
+    println!(
+        "the write whose outcome was unknown was {}applied",
+        if now.value == b"during" { "" } else { "not " }
+    );
+
+    // Nothing listening: the write never left, so it is a plain failure.
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let err = store.txn(Txn::new().put(key, "after")).await.unwrap_err();
+        eprintln!("etcd gone: {err}");
+        if !err.is_outcome_unknown() {
+            return;
+        }
+        // The first request may have gone out on the old connection.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("a write to a stopped etcd kept reporting an unknown outcome");
 }

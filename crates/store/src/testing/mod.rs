@@ -193,6 +193,25 @@ impl EtcdServer {
         }
     }
 
+    /// Freezes etcd (SIGSTOP): its connections stay open and nothing is
+    /// answered, as with a hung server.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen etcd carry on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let child = self.child.as_ref().expect("etcd is running");
+        // SAFETY: a plain kill(2) of our own child, which has not been
+        // waited for (so its pid is not reused).
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill etcd with signal {sig}");
+    }
+
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
         self.child
