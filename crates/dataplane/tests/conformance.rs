@@ -217,3 +217,93 @@ fn no_unreachable_about_an_icmp_error_and_errors_are_rate_limited() {
     assert_eq!(l.dp.control.stats.unreachable_suppressed, 3);
     l.assert_no_leak();
 }
+
+// ---- IPv4 options ----
+
+/// `frame` (Ethernet + IPv4 without options) with `opts` (a multiple of 4
+/// bytes) put after the IPv4 header.
+fn with_options(frame: &[u8], opts: &[u8]) -> Vec<u8> {
+    let mut f = frame[..34].to_vec();
+    f.extend_from_slice(opts);
+    f.extend_from_slice(&frame[34..]);
+    let mut ip = weir_packet::Ipv4Packet::new_unchecked(&mut f[14..]);
+    ip.set_header_len(20 + opts.len());
+    let total = ip.total_len() + opts.len() as u16;
+    ip.set_total_len(total);
+    ip.fill_checksum();
+    f
+}
+
+#[test]
+fn record_route_gets_the_outgoing_address() {
+    let mut l = lab();
+    // Record Route with room for two addresses, then an end of list.
+    let opts = [7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let sent = with_options(&udp4_to(GW0, "192.0.2.5", 64), &opts);
+    l.send(0, sent.clone());
+    let out = l.out(1);
+    assert_eq!(out.len(), 1);
+    let ip = weir_packet::Ipv4Packet::new_checked(&out[0][14..]).unwrap();
+    assert!(ip.verify_checksum(), "header checksum updated");
+    assert_eq!(ip.ttl(), 63);
+    let o = ip.options();
+    assert_eq!(o[2], 8, "pointer moved past one address");
+    assert_eq!(&o[3..7], &[10, 1, 0, 1], "p1's address recorded");
+    assert_eq!(&o[7..11], &[0; 4]);
+    assert_eq!(ip.payload(), &sent[14 + 32..]);
+    // A full option passes unchanged.
+    let full = [7, 7, 8, 10, 9, 9, 9, 0];
+    l.send(0, with_options(&udp4_to(GW0, "192.0.2.5", 64), &full));
+    let out = l.out(1);
+    let ip = weir_packet::Ipv4Packet::new_checked(&out[0][14..]).unwrap();
+    assert_eq!(ip.options(), &full);
+    l.assert_no_leak();
+}
+
+#[test]
+fn record_route_is_not_copied_into_later_fragments() {
+    let mut l = lab();
+    let opts = [7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut ip = V4::new(v4("10.0.0.2"), v4("192.0.2.5"));
+    ip.ttl = 64;
+    let big = frames::udp4(GW0, HOST_A, &ip, 1, 2, 2000 - 34 - 12 - 8 - 40);
+    l.send(0, with_options(&big, &opts));
+    let out = l.out(1);
+    assert_eq!(out.len(), 2, "fragmented for p1's MTU");
+    let first = weir_packet::Ipv4Packet::new_checked(&out[0][14..]).unwrap();
+    let later = weir_packet::Ipv4Packet::new_checked(&out[1][14..]).unwrap();
+    let (first, later) = if first.frag_offset() == 0 {
+        (first, later)
+    } else {
+        (later, first)
+    };
+    assert_eq!(&first.options()[3..7], &[10, 1, 0, 1], "recorded once");
+    assert_eq!(first.options()[2], 8);
+    assert_eq!(later.header_len(), 20, "not a copied option");
+}
+
+#[test]
+fn malformed_options_draw_a_parameter_problem() {
+    let mut l = lab();
+    // Record Route whose length runs past the header, and one whose
+    // pointer is below 4.
+    for (opts, ptr) in [
+        ([1u8, 7, 40, 4, 0, 0, 0, 0], 22u8),
+        ([7, 7, 2, 0, 0, 0, 0, 0], 22),
+    ] {
+        let sent = with_options(&udp4_to(GW0, "192.0.2.5", 64), &opts);
+        l.send(0, sent.clone());
+        assert!(l.out(1).is_empty(), "not forwarded");
+        let out = l.out(0);
+        assert_eq!(out.len(), 1);
+        let (src, dst, ty, code, msg) = icmp4_of(&out[0]);
+        assert_eq!(
+            (src, dst, ty, code),
+            (v4("10.0.0.1"), v4("10.0.0.2"), 12, 0)
+        );
+        assert_eq!(msg[4], ptr, "pointer at the octet in fault");
+        assert_eq!(&msg[8..], &sent[14..], "quotes the packet as received");
+    }
+    assert_eq!(l.reason(Reason::Ip4BadOption), 2);
+    l.assert_no_leak();
+}

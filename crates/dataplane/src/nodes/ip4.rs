@@ -470,7 +470,7 @@ impl Node for Ip4Fragment {
                 ip.set_frag_offset((off0 + pos) as u16);
                 ip.set_more_frags(!last || mf0);
                 ip.fill_checksum();
-                out.send(0, fid);
+                out.send_new(0, fid);
                 pos += n;
             }
             if !ok {
