@@ -155,4 +155,16 @@ fn every_seed_is_conserved_and_the_split_is_total() {
     let split = split_frames(&bytes);
     assert_eq!(split.len(), s.len());
     tb.run(split).unwrap();
+    // The fuzz target's starting corpus: one file per seed, and all of
+    // them in one.
+    if let Ok(dir) = std::env::var("WEIR_FUZZ_SEEDS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, (p, f)) in s.iter().enumerate() {
+            let mut one = vec![*p];
+            one.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            one.extend_from_slice(f);
+            std::fs::write(format!("{dir}/seed-{i:02}"), one).unwrap();
+        }
+        std::fs::write(format!("{dir}/seed-all"), &bytes).unwrap();
+    }
 }
