@@ -40,6 +40,10 @@ pub struct Meta {
 /// The TTL / hop limit was already handled (decremented on the way out, or
 /// the packet was made by the gateway itself).
 pub const FLAG_TTL_DONE: u8 = 1;
+/// The frame came to a link-layer broadcast or multicast address: a router
+/// must neither forward the IP packet inside nor answer it with an ICMP
+/// error (RFC 1812 5.3.4, 4.3.2.7; RFC 4443 2.4 e.3).
+pub const FLAG_L2_MULTICAST: u8 = 2;
 
 /// Metadata fills the first cache line; the frame starts on a line of its
 /// own, so a small packet's headers and metadata are two cache lines.

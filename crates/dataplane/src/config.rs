@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
 
 use weir_fib::{Lpm4, Lpm6, NO_ROUTE};
 use weir_packet::MacAddr;
@@ -203,6 +206,31 @@ impl Default for IcmpLimit {
     }
 }
 
+/// Preallocated buffers that packets waiting for neighbour resolution are
+/// copied into: workers take one (no allocation), the control side keeps it
+/// while the packet waits and gives it back afterwards. Their number bounds
+/// how many packets wait in total.
+#[derive(Debug, Clone)]
+pub struct HeldBuffers(pub Arc<ArrayQueue<Vec<u8>>>);
+
+impl HeldBuffers {
+    /// `count` buffers of `size` bytes each.
+    pub fn new(count: usize, size: usize) -> HeldBuffers {
+        let q = ArrayQueue::new(count.max(1));
+        for _ in 0..count {
+            let _ = q.push(Vec::with_capacity(size));
+        }
+        HeldBuffers(Arc::new(q))
+    }
+}
+
+impl PartialEq for HeldBuffers {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for HeldBuffers {}
+
 /// The snapshot workers read.
 #[derive(Default)]
 pub struct Config {
@@ -215,6 +243,9 @@ pub struct Config {
     /// which reads MACs from next hops).
     pub neighbours: HashMap<(PortId, IpAddr), MacAddr>,
     pub icmp_limit: IcmpLimit,
+    /// Where packets waiting for a neighbour are copied (set by the
+    /// control side; without it such packets are dropped).
+    pub held: Option<HeldBuffers>,
 }
 
 /// One change to the configuration; the control side emits these and the
@@ -243,6 +274,7 @@ pub enum ConfigChange {
         mac: Option<MacAddr>,
     },
     SetIcmpLimit(IcmpLimit),
+    SetHeldBuffers(HeldBuffers),
 }
 
 impl Apply for Config {
@@ -329,6 +361,7 @@ impl Apply for Config {
                 }
             },
             ConfigChange::SetIcmpLimit(l) => self.icmp_limit = *l,
+            ConfigChange::SetHeldBuffers(h) => self.held = Some(h.clone()),
         }
     }
 }

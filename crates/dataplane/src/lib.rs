@@ -16,6 +16,7 @@ pub mod graph;
 pub mod nodes;
 pub mod prefetch;
 pub mod snapshot;
+pub mod testbed;
 pub mod worker;
 
 use std::sync::atomic::AtomicBool;

@@ -137,6 +137,26 @@ pub fn find_link_layer_option(options: &[u8], option_type: u8) -> Option<MacAddr
     found
 }
 
+/// Checks a whole option list by the rules of [`NdpOption::parse_all`]
+/// (every length valid, link-layer, prefix and MTU options of their fixed
+/// sizes) without allocating: for the forwarding path, which then picks
+/// the options it needs with [`find_link_layer_option`].
+#[inline]
+pub fn check_options(options: &[u8]) -> Result<()> {
+    for o in NdpOptionIter::new(options) {
+        let (t, o) = o?;
+        let ok = match t {
+            OPT_SOURCE_LL_ADDR | OPT_TARGET_LL_ADDR | OPT_MTU => o.len() == 8,
+            OPT_PREFIX_INFO => o.len() == 32,
+            _ => true,
+        };
+        if !ok {
+            return Err(Error::Malformed("option length"));
+        }
+    }
+    Ok(())
+}
+
 /// A parsed NDP option.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NdpOption {
@@ -596,5 +616,15 @@ mod tests {
             find_link_layer_option(p.ndp_options(), OPT_SOURCE_LL_ADDR),
             None
         );
+    }
+
+    proptest::proptest! {
+        /// The allocation-free check accepts exactly what the repr parser
+        /// accepts.
+        #[test]
+        fn check_options_agrees_with_parse_all(opts in proptest::collection::vec(
+            proptest::prelude::any::<u8>(), 0..80)) {
+            proptest::prop_assert_eq!(check_options(&opts).is_ok(), NdpOption::parse_all(&opts).is_ok());
+        }
     }
 }

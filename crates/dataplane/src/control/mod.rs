@@ -3,7 +3,9 @@
 //! owns the neighbour table (resolution, held packets, aging) and publishes
 //! changes to the workers as one snapshot per commit.
 
+mod held;
 mod neighbour;
+mod unreachable;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,8 +16,8 @@ use ipnet::{IpNet, Ipv6Net};
 use weir_packet::MacAddr;
 
 use crate::config::{
-    same_subnet4, same_subnet6, Config, ConfigChange, IcmpLimit, NextHop, NextHopId, PortConfig,
-    PortId, VrfId, MAX_ECMP,
+    same_subnet4, same_subnet6, Config, ConfigChange, HeldBuffers, IcmpLimit, NextHop, NextHopId,
+    PortConfig, PortId, VrfId, MAX_ECMP,
 };
 use crate::snapshot::{Publisher, Reader};
 use crate::worker::{Punt, Queue, WorkerCmd};
@@ -122,6 +124,16 @@ pub struct ControlStats {
     pub failed: u64,
     pub requests_sent: u64,
     pub inject_dropped: u64,
+    /// New neighbour entries refused because the table was full of
+    /// resolved or configured neighbours.
+    pub neigh_refused: u64,
+    /// Unresolved or stale entries evicted to make room for new ones.
+    pub neigh_evicted: u64,
+    /// ICMP host / ICMPv6 address unreachable sent about held packets.
+    pub unreachable_sent: u64,
+    /// Held packets that drew no such error: rate limited, an error
+    /// themselves, or no way back to their source.
+    pub unreachable_suppressed: u64,
 }
 
 pub struct Control {
@@ -134,6 +146,14 @@ pub struct Control {
     nh_free: Vec<NextHopId>,
     rib: HashMap<(VrfId, IpNet), RibEntry>,
     neighbours: HashMap<(PortId, IpAddr), Neighbour>,
+    /// Per port: entries that may be evicted (unresolved or stale), oldest
+    /// first; checked again when taken.
+    evictable: Vec<std::collections::VecDeque<IpAddr>>,
+    /// Per port: number of neighbour entries.
+    neigh_count: Vec<usize>,
+    held: held::HeldSlab,
+    held_buffers: HeldBuffers,
+    unreachable_bucket: unreachable::Bucket,
     pub settings: NeighbourSettings,
     punt_tx: SyncSender<Punt>,
     punt_rx: Receiver<Punt>,
@@ -157,12 +177,14 @@ impl Default for Control {
 
 impl Control {
     pub fn new() -> Control {
-        let fixed = vec![
+        let mut fixed = vec![
             ConfigChange::SetNextHop(NH_BLACKHOLE, NextHop::Blackhole),
             ConfigChange::SetNextHop(NH_UNREACHABLE, NextHop::Unreachable),
             ConfigChange::SetNextHop(NH_PROHIBIT, NextHop::Prohibit),
             ConfigChange::AddVrf(0),
         ];
+        let held_buffers = HeldBuffers::new(held::HELD_PACKETS, crate::buffer::DATA_ROOM);
+        fixed.push(ConfigChange::SetHeldBuffers(held_buffers.clone()));
         let (punt_tx, punt_rx) = mpsc::sync_channel(PUNT_QUEUE);
         let mut c = Control {
             publisher: Publisher::new(Config::default(), Config::default()),
@@ -174,6 +196,11 @@ impl Control {
             nh_free: Vec::new(),
             rib: HashMap::new(),
             neighbours: HashMap::new(),
+            evictable: Vec::new(),
+            neigh_count: Vec::new(),
+            held: held::HeldSlab::new(held::HELD_PACKETS),
+            held_buffers,
+            unreachable_bucket: unreachable::Bucket::default(),
             settings: NeighbourSettings::default(),
             punt_tx,
             punt_rx,
@@ -738,7 +765,7 @@ impl Control {
     fn nh_neighbour(&mut self, port: PortId, addr: IpAddr) -> NextHopId {
         let id = self.nh_get(NhKey::Neighbour(port, addr));
         if !self.neighbours.contains_key(&(port, addr)) {
-            self.neigh_start(port, addr, Instant::now());
+            self.neigh_start(port, addr, Instant::now(), true);
         }
         id
     }
@@ -836,6 +863,7 @@ impl Control {
             }
         }
         self.neigh_timers(now);
+        self.held_top_up();
         self.commit();
         n
     }

@@ -1,7 +1,8 @@
 //! The neighbour table (ARP and NDP): resolution with a small bounded queue
-//! of waiting packets, retries, failure, and aging by periodic re-probing.
+//! of waiting packets, retries, failure (with ICMP errors about the waiting
+//! packets), aging by periodic re-probing, and a cap per port and in total
+//! so that a scan of an attached subnet cannot grow it without bound.
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use weir_packet::{
     Icmpv6Repr, IpProtocol, Ipv6Packet, Ipv6Repr, MacAddr,
 };
 
+use super::held::{give_back, HeldQueue};
 use super::{probe_source, Control, NhKey, RouteSource, RouteTarget};
 use crate::config::{is_link_local6, ConfigChange, PortId, VrfId};
 use crate::nodes::ip6::solicited_node;
@@ -35,7 +37,7 @@ pub struct Neighbour {
     pub updated: Instant,
     pub probes: u32,
     last_probe: Instant,
-    held: VecDeque<(VrfId, Vec<u8>)>,
+    held: HeldQueue,
     host_route: bool,
 }
 
@@ -52,6 +54,11 @@ impl Neighbour {
 pub struct NeighbourSettings {
     /// Packets kept per unresolved neighbour; older ones are dropped first.
     pub queue_len: usize,
+    /// Entries per port and in total. Beyond them unresolved and stale
+    /// entries are evicted to make room, oldest first; when only resolved
+    /// or configured neighbours are left, a new entry is refused.
+    pub max_per_port: usize,
+    pub max_total: usize,
     /// Requests sent before a neighbour is declared failed.
     pub retries: u32,
     pub retry_interval: Duration,
@@ -65,6 +72,8 @@ impl Default for NeighbourSettings {
     fn default() -> Self {
         NeighbourSettings {
             queue_len: 16,
+            max_per_port: 2048,
+            max_total: 8192,
             retries: 3,
             retry_interval: Duration::from_secs(1),
             reachable_time: Duration::from_secs(30),
@@ -95,8 +104,20 @@ impl Control {
         );
     }
 
-    pub(super) fn neigh_start(&mut self, port: PortId, addr: IpAddr, now: Instant) {
-        self.neighbours.insert(
+    /// Start resolving `addr`. `configured` entries (a route's gateway)
+    /// are made even when the table is full; others need room. False when
+    /// refused.
+    pub(super) fn neigh_start(
+        &mut self,
+        port: PortId,
+        addr: IpAddr,
+        now: Instant,
+        configured: bool,
+    ) -> bool {
+        if !self.neigh_room(port) && !configured {
+            return false;
+        }
+        self.neigh_insert(
             (port, addr),
             Neighbour {
                 mac: MacAddr::ZERO,
@@ -104,11 +125,108 @@ impl Control {
                 updated: now,
                 probes: 1,
                 last_probe: now,
-                held: VecDeque::new(),
+                held: HeldQueue::default(),
                 host_route: false,
             },
         );
+        self.evictable_push(port, addr);
         self.send_request(port, addr, None);
+        true
+    }
+
+    fn neigh_insert(&mut self, key: (PortId, IpAddr), n: Neighbour) {
+        if self.neighbours.insert(key, n).is_none() {
+            let p = key.0 as usize;
+            if self.neigh_count.len() <= p {
+                self.neigh_count.resize(p + 1, 0);
+            }
+            self.neigh_count[p] += 1;
+        }
+    }
+
+    fn neigh_remove(&mut self, key: (PortId, IpAddr)) -> Option<Neighbour> {
+        let n = self.neighbours.remove(&key)?;
+        if let Some(c) = self.neigh_count.get_mut(key.0 as usize) {
+            *c = c.saturating_sub(1);
+        }
+        Some(n)
+    }
+
+    fn evictable_push(&mut self, port: PortId, addr: IpAddr) {
+        let p = port as usize;
+        if self.evictable.len() <= p {
+            self.evictable.resize_with(p + 1, Default::default);
+        }
+        let q = &mut self.evictable[p];
+        q.push_back(addr);
+        // Entries that resolved stay in the queue until taken; keep it
+        // within a small multiple of the table.
+        if q.len() > 2 * self.settings.max_per_port.max(16) {
+            let ns = &self.neighbours;
+            q.retain(|a| ns.get(&(port, *a)).is_some_and(|n| !n.is_usable()));
+        }
+    }
+
+    /// Entries on `port`.
+    pub fn neighbour_count(&self, port: PortId) -> usize {
+        self.neigh_count.get(port as usize).copied().unwrap_or(0)
+    }
+
+    /// Whether an entry may go to make room: unresolved or stale, and no
+    /// route uses it as its gateway (its own host route aside).
+    fn evictable(&self, key: (PortId, IpAddr)) -> bool {
+        let Some(n) = self.neighbours.get(&key) else {
+            return false;
+        };
+        if n.is_usable() && n.state != NeighState::Probe {
+            return false;
+        }
+        let refs = self
+            .nh_ids
+            .get(&NhKey::Neighbour(key.0, key.1))
+            .map_or(0, |x| x.1);
+        refs <= n.host_route as u32
+    }
+
+    /// Evict the oldest evictable entry of `port`.
+    fn evict_one(&mut self, port: PortId) -> bool {
+        while let Some(a) = self
+            .evictable
+            .get_mut(port as usize)
+            .and_then(|q| q.pop_front())
+        {
+            if self.evictable((port, a)) {
+                self.neigh_forget((port, a));
+                self.stats.neigh_evicted += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Make room for one more entry on `port`, evicting if needed; counts
+    /// a refusal when nothing could go.
+    fn neigh_room(&mut self, port: PortId) -> bool {
+        let s = self.settings;
+        if self.neighbour_count(port) >= s.max_per_port && !self.evict_one(port) {
+            self.stats.neigh_refused += 1;
+            return false;
+        }
+        if self.neighbours.len() >= s.max_total {
+            // Take from the fullest port first.
+            let mut ports: Vec<(usize, PortId)> = self
+                .neigh_count
+                .iter()
+                .enumerate()
+                .map(|(p, c)| (*c, p as PortId))
+                .collect();
+            ports.sort_unstable_by(|a, b| b.cmp(a));
+            if !ports.into_iter().any(|(_, p)| self.evict_one(p)) {
+                self.stats.neigh_refused += 1;
+                return false;
+            }
+        }
+        true
     }
 
     pub(super) fn neigh_learned(&mut self, port: PortId, addr: IpAddr, mac: MacAddr, now: Instant) {
@@ -126,7 +244,10 @@ impl Control {
                 changed
             }
             None => {
-                self.neighbours.insert(
+                if !self.neigh_room(port) {
+                    return;
+                }
+                self.neigh_insert(
                     key,
                     Neighbour {
                         mac,
@@ -134,7 +255,7 @@ impl Control {
                         updated: now,
                         probes: 0,
                         last_probe: now,
-                        held: VecDeque::new(),
+                        held: HeldQueue::default(),
                         host_route: false,
                     },
                 );
@@ -156,7 +277,7 @@ impl Control {
         let n = self.neighbours.get_mut(&key).expect("inserted above");
         let needs_route = on_subnet && !n.host_route;
         n.host_route |= on_subnet;
-        let held: Vec<_> = n.held.drain(..).collect();
+        let mut held = std::mem::take(&mut n.held);
         if needs_route {
             let host = IpNet::new(addr, if addr.is_ipv4() { 32 } else { 128 }).expect("valid");
             let nh = self.nh_get(NhKey::Neighbour(port, addr));
@@ -166,8 +287,9 @@ impl Control {
             };
             self.rib_add(vrf, host, RouteSource::Neighbour, nh, target);
         }
-        for (_, l3) in held {
+        while let Some((_, l3)) = self.held.pop(&mut held) {
             self.send_l3(port, mac, addr.is_ipv4(), &l3);
+            give_back(&self.held_buffers, l3);
             self.stats.released += 1;
         }
     }
@@ -180,30 +302,79 @@ impl Control {
         l3: Vec<u8>,
         now: Instant,
     ) {
-        if !self.neighbours.contains_key(&(port, addr)) {
-            if !self.on_link(port, addr) {
-                self.stats.held_dropped += 1;
-                return;
-            }
-            self.neigh_start(port, addr, now);
+        if !self.neighbours.contains_key(&(port, addr))
+            && (!self.on_link(port, addr) || !self.neigh_start(port, addr, now, false))
+        {
+            self.stats.held_dropped += 1;
+            give_back(&self.held_buffers, l3);
+            return;
         }
         let qlen = self.settings.queue_len;
         let n = self.neighbours.get_mut(&(port, addr)).expect("present");
         match n.state {
-            NeighState::Failed => self.stats.held_dropped += 1,
+            NeighState::Failed => {
+                // Still failed: the sender hears at once.
+                self.stats.held_dropped += 1;
+                self.send_unreachable(vrf, &l3, now);
+                give_back(&self.held_buffers, l3);
+            }
             NeighState::Reachable | NeighState::Probe => {
                 // Resolved while the packet was on its way here.
                 let mac = n.mac;
                 self.send_l3(port, mac, addr.is_ipv4(), &l3);
+                give_back(&self.held_buffers, l3);
                 self.stats.released += 1;
             }
             NeighState::Incomplete => {
-                if n.held.len() >= qlen {
-                    n.held.pop_front();
+                let mut q = n.held;
+                if q.len() >= qlen {
+                    if let Some((_, old)) = self.held.pop(&mut q) {
+                        give_back(&self.held_buffers, old);
+                    }
                     self.stats.held_dropped += 1;
                 }
-                n.held.push_back((vrf, l3));
-                self.stats.held += 1;
+                match self.held.push(&mut q, vrf, l3) {
+                    Ok(()) => self.stats.held += 1,
+                    Err(l3) => {
+                        self.stats.held_dropped += 1;
+                        give_back(&self.held_buffers, l3);
+                    }
+                }
+                if let Some(n) = self.neighbours.get_mut(&(port, addr)) {
+                    n.held = q;
+                }
+            }
+        }
+    }
+
+    /// Drop what `key` holds; with `tell`, the senders get an ICMP error
+    /// (rate limited) about each packet.
+    fn held_drop(&mut self, key: (PortId, IpAddr), tell: bool, now: Instant) {
+        let Some(n) = self.neighbours.get_mut(&key) else {
+            return;
+        };
+        let mut q = std::mem::take(&mut n.held);
+        while let Some((vrf, l3)) = self.held.pop(&mut q) {
+            self.stats.held_dropped += 1;
+            if tell {
+                self.send_unreachable(vrf, &l3, now);
+            }
+            give_back(&self.held_buffers, l3);
+        }
+    }
+
+    /// Keep the workers' held buffers at their number: a punt the channel
+    /// refused took its buffer with it.
+    pub(super) fn held_top_up(&mut self) {
+        let have = self.held_buffers.0.len() + self.held.len();
+        for _ in have..super::held::HELD_PACKETS {
+            if self
+                .held_buffers
+                .0
+                .push(Vec::with_capacity(crate::buffer::DATA_ROOM))
+                .is_err()
+            {
+                break;
             }
         }
     }
@@ -213,6 +384,8 @@ impl Control {
         let mut probe = Vec::new();
         let mut forget = Vec::new();
         let mut restart = Vec::new();
+        let mut failed = Vec::new();
+        let mut stale = Vec::new();
         for (k, n) in self.neighbours.iter_mut() {
             let since = now.saturating_duration_since(n.last_probe);
             match n.state {
@@ -226,8 +399,7 @@ impl Control {
                         n.state = NeighState::Failed;
                         n.updated = now;
                         self.stats.failed += 1;
-                        self.stats.held_dropped += n.held.len() as u64;
-                        n.held.clear();
+                        failed.push(*k);
                     } else {
                         forget.push(*k);
                     }
@@ -239,6 +411,7 @@ impl Control {
                     n.probes = 1;
                     n.last_probe = now;
                     probe.push((*k, Some(n.mac)));
+                    stale.push(*k);
                 }
                 NeighState::Failed if now.saturating_duration_since(n.updated) >= s.failed_time => {
                     restart.push(*k);
@@ -249,6 +422,14 @@ impl Control {
         for ((p, a), mac) in probe {
             self.send_request(p, a, mac);
         }
+        for k in failed {
+            // RFC 4861 7.2.2, RFC 1812 4.3.3.1: the senders learn the
+            // address is unreachable.
+            self.held_drop(k, true, now);
+        }
+        for (p, a) in stale {
+            self.evictable_push(p, a);
+        }
         for k in forget {
             self.neigh_forget(k);
             if self.nh_ids.contains_key(&NhKey::Neighbour(k.0, k.1)) {
@@ -256,9 +437,10 @@ impl Control {
             }
         }
         for k in restart {
-            self.neighbours.remove(&k);
+            self.held_drop(k, false, now);
+            self.neigh_remove(k);
             if self.nh_ids.contains_key(&NhKey::Neighbour(k.0, k.1)) {
-                self.neigh_start(k.0, k.1, now);
+                self.neigh_start(k.0, k.1, now, true);
             }
         }
     }
@@ -266,10 +448,10 @@ impl Control {
     /// Remove a neighbour: its MAC leaves the next hops and its host route
     /// goes away.
     pub(super) fn neigh_forget(&mut self, key: (PortId, IpAddr)) {
-        let Some(n) = self.neighbours.remove(&key) else {
+        self.held_drop(key, false, Instant::now());
+        let Some(n) = self.neigh_remove(key) else {
             return;
         };
-        self.stats.held_dropped += n.held.len() as u64;
         self.pending.push(ConfigChange::SetNeighbour {
             port: key.0,
             addr: key.1,

@@ -100,6 +100,7 @@ pub struct Dispatch<'a> {
     edges: &'a [usize],
     frames: &'a mut [Frame],
     reasons: &'a mut [u64; Reason::COUNT],
+    totals: &'a mut Totals,
     pool_free: &'a mut Vec<PktId>,
     nexts: &'a mut [u16; FRAME_CAP],
     trace: Option<(&'static str, &'a [&'static str], &'a mut Vec<TraceStep>)>,
@@ -139,8 +140,16 @@ impl Dispatch<'_> {
         }
         if !self.frames[node].push(pkt) {
             self.reasons[Reason::FrameOverflow as usize] += 1;
+            self.totals.dropped += 1;
             self.pool_free.push(pkt);
         }
+    }
+
+    /// Send a packet the node made itself (e.g. a fragment) along `edge`.
+    #[inline(always)]
+    pub fn send_new(&mut self, edge: usize, pkt: PktId) {
+        self.totals.made += 1;
+        self.send(edge, pkt);
     }
 
     /// Drop `pkt` now, counting `reason`.
@@ -154,6 +163,7 @@ impl Dispatch<'_> {
             });
         }
         self.reasons[reason as usize] += 1;
+        self.totals.dropped += 1;
         self.pool_free.push(pkt);
     }
 
@@ -202,6 +212,14 @@ impl Dispatch<'_> {
     }
 }
 
+/// Packets a graph made and dropped, for the conservation check: over any
+/// run, packets in + made = packets handed to a port + dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub made: u64,
+    pub dropped: u64,
+}
+
 struct Slot {
     node: Box<dyn Node>,
     edges: Vec<usize>,
@@ -215,6 +233,7 @@ pub struct Graph {
     spare: Frame,
     nexts: Box<[u16; FRAME_CAP]>,
     reasons: Box<[u64; Reason::COUNT]>,
+    totals: Totals,
     freed: Vec<PktId>,
     trace: Option<Vec<TraceStep>>,
 }
@@ -266,6 +285,7 @@ impl Graph {
             spare: Frame::new(),
             nexts: Box::new([NEXT_UNSET; FRAME_CAP]),
             reasons: Box::new([0; Reason::COUNT]),
+            totals: Totals::default(),
             freed: Vec::with_capacity(FRAME_CAP * 4),
             trace: None,
         })
@@ -280,6 +300,7 @@ impl Graph {
     pub fn enqueue(&mut self, node: usize, pkt: PktId, pool: &mut Pool) {
         if !self.frames[node].push(pkt) {
             self.reasons[Reason::FrameOverflow as usize] += 1;
+            self.totals.dropped += 1;
             pool.free(pkt);
         }
     }
@@ -294,13 +315,21 @@ impl Graph {
         f.len += n;
         if n < pkts.len() {
             self.reasons[Reason::FrameOverflow as usize] += (pkts.len() - n) as u64;
+            self.totals.dropped += (pkts.len() - n) as u64;
             pool.free_all(&pkts[n..]);
         }
     }
 
-    /// Count a reason outside of any node (e.g. the driver ran out of buffers).
+    /// Count `n` packets dropped outside of any node (e.g. the driver ran
+    /// out of buffers, a transmit queue was full).
     pub fn count(&mut self, reason: Reason, n: u64) {
         self.reasons[reason as usize] += n;
+        self.totals.dropped += n;
+    }
+
+    /// Packets made and dropped so far.
+    pub fn totals(&self) -> Totals {
+        self.totals
     }
 
     /// Process every waiting packet until all frames are empty.
@@ -329,6 +358,7 @@ impl Graph {
                     edges: &slot.edges,
                     frames: &mut self.frames,
                     reasons: &mut self.reasons,
+                    totals: &mut self.totals,
                     pool_free: &mut self.freed,
                     nexts: &mut self.nexts,
                     trace,
@@ -353,6 +383,7 @@ impl Graph {
         // A loop in the graph kept packets moving: drop what is left.
         for f in &mut self.frames {
             self.reasons[Reason::FrameOverflow as usize] += f.len as u64;
+            self.totals.dropped += f.len as u64;
             cx.pool.free_all(f.as_slice());
             f.len = 0;
         }
@@ -396,6 +427,7 @@ impl Graph {
             s.stats = NodeStats::default();
         }
         self.reasons.fill(0);
+        self.totals = Totals::default();
     }
 
     /// Graphviz DOT of the graph.

@@ -1,7 +1,7 @@
 //! Ethernet in and out: classify by ethertype, accept frames for us, and
 //! queue frames for transmission.
 
-use crate::buffer::PktId;
+use crate::buffer::{PktId, FLAG_L2_MULTICAST};
 use crate::graph::{Ctx, Dispatch, Node, Reason};
 use weir_packet::{EtherType, EthernetFrame};
 
@@ -66,6 +66,9 @@ impl Node for EthInput {
             }
             buf.meta.l3_offset = ETH_HLEN as u16;
             buf.meta.vrf = port.vrf;
+            if dst.is_multicast() {
+                buf.meta.flags |= FLAG_L2_MULTICAST;
+            }
             match ty {
                 EtherType::IPV4 => out.next(i, TO_IP4),
                 EtherType::IPV6 => out.next(i, TO_IP6),

@@ -1,10 +1,12 @@
 //! ICMPv4 errors (RFC 792, RFC 1812 4.3.2): built in place in front of the
 //! packet that caused them, rate limited per worker, never sent about
-//! another error, a non-first fragment or a non-unicast packet.
+//! another error, a non-first fragment, a non-unicast packet or one that
+//! came to a link-layer broadcast or multicast address.
 
-use crate::buffer::{PktId, FLAG_TTL_DONE};
+use crate::buffer::{PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::graph::{Ctx, Dispatch, Node, Reason};
 use crate::nodes::ip4::{martian_src, CODE_FRAG_NEEDED, ICMP_DEST_UNREACHABLE};
+use crate::nodes::ip4opt::ICMP_PARAM_PROBLEM;
 use weir_packet::{Icmpv4Packet, IpProtocol, Ipv4Packet, Ipv4Repr};
 
 /// Largest ICMP error datagram (RFC 1812 4.3.2.3).
@@ -14,7 +16,7 @@ const HDRS: usize = 20 + 8;
 pub struct Icmp4Error;
 
 /// True when the quoted packet must not get an error.
-fn suppressed(ip: &Ipv4Packet<&[u8]>) -> bool {
+pub(crate) fn suppressed(ip: &Ipv4Packet<&[u8]>) -> bool {
     let src = u32::from_be_bytes(ip.src_bytes());
     let dst = u32::from_be_bytes(ip.dst_bytes());
     if martian_src(src) || dst >= 0xe000_0000 || ip.frag_offset() != 0 {
@@ -42,6 +44,10 @@ impl Node for Icmp4Error {
             let b = cx.pool.get(id);
             let l3 = b.meta.l3_offset as usize;
             let (ty, code, param) = (b.meta.icmp_type, b.meta.icmp_code, b.meta.icmp_param);
+            if b.meta.flags & FLAG_L2_MULTICAST != 0 {
+                out.drop_at(i, Reason::IcmpErrorSuppressed);
+                continue;
+            }
             let (orig_src, quoted) = match Ipv4Packet::new_checked(&b.data()[l3..]) {
                 Ok(ip) if !suppressed(&ip) => (
                     ip.src_addr(),
@@ -99,6 +105,9 @@ impl Node for Icmp4Error {
             icmp.set_code(code);
             let rest = if ty == ICMP_DEST_UNREACHABLE && code == CODE_FRAG_NEEDED {
                 param as u32
+            } else if ty == ICMP_PARAM_PROBLEM {
+                // The pointer is the first octet (RFC 792).
+                (param as u32) << 24
             } else {
                 0
             };

@@ -1,8 +1,9 @@
 //! ICMPv6 errors (RFC 4443 2.4): built in place in front of the packet that
 //! caused them, rate limited per worker, never about another ICMPv6 error or
-//! a packet from an unspecified or multicast source.
+//! a packet from an unspecified or multicast source, nor about one that came
+//! to a link-layer multicast address.
 
-use crate::buffer::{PktId, FLAG_TTL_DONE};
+use crate::buffer::{PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::graph::{Ctx, Dispatch, Node, Reason};
 use crate::nodes::ip6::ICMP6_PACKET_TOO_BIG;
 use weir_packet::{Icmpv6Packet, IpProtocol, Ipv6Packet, Ipv6Repr};
@@ -13,7 +14,7 @@ const HDRS: usize = 40 + 8;
 
 pub struct Icmp6Error;
 
-fn suppressed(bytes: &[u8], ip: &Ipv6Packet<&[u8]>, ty: u8) -> bool {
+pub(crate) fn suppressed(bytes: &[u8], ip: &Ipv6Packet<&[u8]>, ty: u8) -> bool {
     let src = ip.src_addr();
     if src.is_unspecified() || src.is_multicast() {
         return true;
@@ -46,6 +47,10 @@ impl Node for Icmp6Error {
             let b = cx.pool.get(id);
             let l3 = b.meta.l3_offset as usize;
             let (ty, code, param) = (b.meta.icmp_type, b.meta.icmp_code, b.meta.icmp_param);
+            if b.meta.flags & FLAG_L2_MULTICAST != 0 {
+                out.drop_at(i, Reason::IcmpErrorSuppressed);
+                continue;
+            }
             let bytes = &b.data()[l3..];
             let (orig_src, quoted) = match Ipv6Packet::new_checked(bytes) {
                 Ok(ip) if !suppressed(bytes, &ip, ty) => (

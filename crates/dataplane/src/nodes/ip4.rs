@@ -3,10 +3,10 @@
 
 use std::net::IpAddr;
 
-use crate::buffer::{PktId, FLAG_TTL_DONE};
+use crate::buffer::{PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::config::{Config, NextHop, PortId};
 use crate::graph::{Ctx, Dispatch, Node, Reason, FRAME_CAP};
-use crate::nodes::{flow_hash, write_eth};
+use crate::nodes::{flow_hash, ip4opt, write_eth};
 use crate::worker::Punt;
 use weir_packet::checksum;
 use weir_packet::{EtherType, Icmpv4Packet, IpProtocol, Ipv4Packet};
@@ -51,12 +51,13 @@ impl Node for Ip4Input {
         "ip4-input"
     }
     fn next_nodes(&self) -> &'static [&'static str] {
-        &["ip4-lookup"]
+        &["ip4-lookup", "icmp4-error"]
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
         for (i, &id) in pkts.iter().enumerate() {
             let buf = cx.pool.get_mut(id);
             let l3 = buf.meta.l3_offset as usize;
+            let mut bad_option = None;
             let (src, dst, total) = {
                 let d = buf.data();
                 let Some(fixed) = d.get(l3..).and_then(|x| x.first_chunk::<IP4_HLEN>()) else {
@@ -79,6 +80,11 @@ impl Node for Ip4Input {
                 if !csum_ok {
                     out.drop_at(i, Reason::Ip4BadChecksum);
                     continue;
+                }
+                if hl > IP4_HLEN {
+                    if let Err(ptr) = ip4opt::check(&d[l3 + IP4_HLEN..l3 + hl]) {
+                        bad_option = Some(ptr);
+                    }
                 }
                 (
                     u32::from_be_bytes(ip.src_bytes()),
@@ -106,6 +112,12 @@ impl Node for Ip4Input {
             }
             // Ethernet pads short frames; forward the IP packet only.
             buf.set_len(l3 + total);
+            if let Some(ptr) = bad_option {
+                out.count(Reason::Ip4BadOption);
+                set_icmp(cx, id, ip4opt::ICMP_PARAM_PROBLEM, 0, ptr as u16);
+                out.next(i, 1);
+                continue;
+            }
             out.next(i, 0);
         }
     }
@@ -250,7 +262,9 @@ const O_TX: usize = 0;
 const O_FRAG: usize = 1;
 const O_ICMP: usize = 2;
 
-/// Copy a packet's L3 bytes to the control side to wait for `addr`.
+/// Hand a packet's L3 bytes to the control side to wait for `addr`. They
+/// are copied into one of the preallocated held buffers (no allocation);
+/// when none is free the packet is dropped, counted.
 pub(crate) fn hold(
     cx: &mut Ctx<'_>,
     id: PktId,
@@ -258,14 +272,31 @@ pub(crate) fn hold(
     addr: IpAddr,
     out: &mut Dispatch<'_>,
 ) {
+    let Some(held) = &cx.config.held else {
+        out.drop(id, Reason::NeighQueueFull);
+        return;
+    };
+    let Some(mut v) = held.0.pop() else {
+        out.drop(id, Reason::NeighQueueFull);
+        return;
+    };
     let b = cx.pool.get(id);
-    let l3 = b.meta.l3_offset as usize;
+    let l3 = &b.data()[b.meta.l3_offset as usize..];
+    if l3.len() > v.capacity() {
+        let _ = held.0.push(v);
+        out.drop(id, Reason::NeighHoldTooBig);
+        return;
+    }
+    v.clear();
+    v.extend_from_slice(l3);
     let punt = Punt::Hold {
         port,
         addr,
         vrf: b.meta.vrf,
-        l3: b.data()[l3..].to_vec(),
+        l3: v,
     };
+    // A refused punt takes its buffer with it; the control side tops the
+    // buffers up again.
     if cx.local.punt(punt) {
         out.drop(id, Reason::NeighHeld);
     } else {
@@ -286,7 +317,14 @@ impl Node for Ip4Output {
             let buf = cx.pool.get_mut(id);
             let l3 = buf.meta.l3_offset as usize;
             let nexthop = buf.meta.nexthop;
-            let ttl_done = buf.meta.flags & FLAG_TTL_DONE != 0;
+            let flags = buf.meta.flags;
+            let ttl_done = flags & FLAG_TTL_DONE != 0;
+            if !ttl_done && flags & FLAG_L2_MULTICAST != 0 {
+                // Only packets the gateway makes itself set FLAG_TTL_DONE
+                // first; anything else here would be forwarded.
+                out.drop_at(i, Reason::Ip4LinkBroadcast);
+                continue;
+            }
             buf.meta.flags |= FLAG_TTL_DONE;
             // ip4-input validated the header; work on its fixed 20 bytes.
             let Some(fixed) = buf
@@ -308,9 +346,12 @@ impl Node for Ip4Output {
                 ip.decrement_ttl();
             }
             let (total, df) = (ip.total_len(), ip.dont_frag());
+            let (dst, has_options) = (ip.dst_addr(), ip.header_len() > IP4_HLEN);
             let adj = cfg.adjacency_of(nexthop);
+            if !ttl_done && has_options {
+                forward_options(cfg, buf, l3, nexthop);
+            }
             if !adj.ready {
-                let dst = ip.dst_addr();
                 match cfg.nexthop(nexthop) {
                     Some(NextHop::Neighbour { port, addr, .. }) => hold(cx, id, *port, *addr, out),
                     Some(NextHop::Attached { port }) => hold(cx, id, *port, IpAddr::V4(dst), out),
@@ -336,6 +377,26 @@ impl Node for Ip4Output {
             }
             out.next(i, O_TX);
         }
+    }
+}
+
+/// Record Route and Timestamp on the way out (only packets with options).
+#[cold]
+fn forward_options(cfg: &Config, buf: &mut crate::buffer::PacketBuf, l3: usize, nexthop: u32) {
+    let port = match cfg.nexthop(nexthop) {
+        Some(NextHop::Neighbour { port, .. }) | Some(NextHop::Attached { port }) => *port,
+        _ => return,
+    };
+    let Ok(mut ip) = Ipv4Packet::new_checked(&mut buf.data_mut()[l3..]) else {
+        return;
+    };
+    let dst = ip.dst_addr();
+    let Some(out) = cfg.port(port).and_then(|p| p.source4_for(dst)) else {
+        return;
+    };
+    let ours = |a| cfg.ports.iter().flatten().any(|p| p.has_addr4(a));
+    if ip4opt::forward(ip.options_mut(), out, ours) {
+        ip.fill_checksum();
     }
 }
 
@@ -409,7 +470,7 @@ impl Node for Ip4Fragment {
                 ip.set_frag_offset((off0 + pos) as u16);
                 ip.set_more_frags(!last || mf0);
                 ip.fill_checksum();
-                out.send(0, fid);
+                out.send_new(0, fid);
                 pos += n;
             }
             if !ok {

@@ -3,15 +3,15 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::buffer::{PktId, FLAG_TTL_DONE};
+use crate::buffer::{PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::config::{is_link_local6, NextHop, PortConfig};
 use crate::graph::{Ctx, Dispatch, Node, Reason, FRAME_CAP};
 use crate::nodes::ip4::{hold, pick_member, set_icmp};
 use crate::nodes::{flow_hash, macs, write_eth};
 use crate::worker::Punt;
 use weir_packet::checksum;
-use weir_packet::ndp::{NdpOption, NdpRepr};
-use weir_packet::{EtherType, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Packet, Ipv6Repr, MacAddr};
+use weir_packet::ndp;
+use weir_packet::{EtherType, Icmpv6Packet, IpProtocol, Ipv6Packet, Ipv6Repr, MacAddr};
 
 const IP6_HLEN: usize = weir_packet::ipv6::HEADER_LEN;
 
@@ -267,7 +267,12 @@ impl Node for Ip6Output {
             let buf = cx.pool.get_mut(id);
             let l3 = buf.meta.l3_offset as usize;
             let nexthop = buf.meta.nexthop;
-            let ttl_done = buf.meta.flags & FLAG_TTL_DONE != 0;
+            let flags = buf.meta.flags;
+            let ttl_done = flags & FLAG_TTL_DONE != 0;
+            if !ttl_done && flags & FLAG_L2_MULTICAST != 0 {
+                out.drop_at(i, Reason::Ip6LinkMulticast);
+                continue;
+            }
             buf.meta.flags |= FLAG_TTL_DONE;
             // ip6-input validated the header; work on its fixed 40 bytes.
             let Some(fixed) = buf
@@ -365,18 +370,30 @@ impl Node for Ip6Local {
                     out.consumed(i);
                 }
                 NDP_NS | NDP_NA => {
-                    if hop != 255 || icmp.code() != 0 {
+                    // RFC 4861 7.1: hop limit 255, code 0, a unicast target
+                    // and a well-formed option list; checked in place.
+                    let target = icmp.ndp_target();
+                    let opts = icmp.ndp_options();
+                    let Some(target) = target.filter(|t| !t.is_multicast()) else {
+                        out.drop_at(i, Reason::NdMalformed);
+                        continue;
+                    };
+                    if hop != 255 || icmp.code() != 0 || ndp::check_options(opts).is_err() {
                         out.drop_at(i, Reason::NdMalformed);
                         continue;
                     }
-                    let repr = match Icmpv6Repr::parse(&icmp) {
-                        Ok(Icmpv6Repr::Ndp(n)) => n,
-                        _ => {
-                            out.drop_at(i, Reason::NdMalformed);
-                            continue;
+                    let nd = if icmp.msg_type() == NDP_NS {
+                        Nd::Solicit {
+                            target,
+                            slla: ndp::find_link_layer_option(opts, ndp::OPT_SOURCE_LL_ADDR),
+                        }
+                    } else {
+                        Nd::Advert {
+                            target,
+                            tlla: ndp::find_link_layer_option(opts, ndp::OPT_TARGET_LL_ADDR),
                         }
                     };
-                    neighbour_discovery(cx, id, src, dst, repr, out);
+                    neighbour_discovery(cx, id, src, dst, nd, out);
                     out.consumed(i);
                 }
                 _ => out.next(i, LOCAL_PUNT),
@@ -436,12 +453,24 @@ fn echo_reply(cx: &mut Ctx<'_>, id: PktId, out: &mut Dispatch<'_>) {
     out.send(LOCAL_LOOKUP, id);
 }
 
+/// What the gateway needs of a neighbour solicitation or advertisement.
+enum Nd {
+    Solicit {
+        target: Ipv6Addr,
+        slla: Option<MacAddr>,
+    },
+    Advert {
+        target: Ipv6Addr,
+        tlla: Option<MacAddr>,
+    },
+}
+
 fn neighbour_discovery(
     cx: &mut Ctx<'_>,
     id: PktId,
     src: Ipv6Addr,
     dst: Ipv6Addr,
-    repr: NdpRepr,
+    nd: Nd,
     out: &mut Dispatch<'_>,
 ) {
     let rx = cx.pool.get(id).meta.rx_port;
@@ -450,12 +479,8 @@ fn neighbour_discovery(
         out.drop(id, Reason::PortDown);
         return;
     };
-    match repr {
-        NdpRepr::NeighborSolicit { target, options } => {
-            let slla = options.iter().find_map(|o| match o {
-                NdpOption::SourceLinkLayerAddr(m) => Some(*m),
-                _ => None,
-            });
+    match nd {
+        Nd::Solicit { target, slla } => {
             if src.is_unspecified() && (!dst.is_multicast() || slla.is_some()) {
                 // DAD probes go to the solicited-node group and carry no SLLA.
                 out.drop(id, Reason::NdMalformed);
@@ -471,20 +496,13 @@ fn neighbour_discovery(
             let mac = port.mac;
             send_na(cx, id, mac, src, target, slla, out);
         }
-        NdpRepr::NeighborAdvert {
-            target, options, ..
-        } => {
-            let tlla = options.iter().find_map(|o| match o {
-                NdpOption::TargetLinkLayerAddr(m) => Some(*m),
-                _ => None,
-            });
+        Nd::Advert { target, tlla } => {
             if let Some(m) = tlla {
                 learn(cx, rx, target, m);
             }
             // The kernel mirror resolves its own neighbours from these.
             out.send(LOCAL_PUNT, id);
         }
-        _ => out.send(LOCAL_PUNT, id),
     }
 }
 
@@ -522,13 +540,9 @@ fn send_na(
     } else {
         (src, slla.unwrap_or(eth_src), true)
     };
-    let na = Icmpv6Repr::Ndp(NdpRepr::NeighborAdvert {
-        router: true,
-        solicited,
-        override_: true,
-        target,
-        options: vec![NdpOption::TargetLinkLayerAddr(port_mac)],
-    });
+    // The advertisement is written field by field over the solicitation:
+    // IPv6 header, 24-byte NA body, one target link-layer address option.
+    const NA_LEN: usize = 24 + 8;
     let ip = Ipv6Repr {
         src: target,
         dst: dst_ip,
@@ -536,21 +550,25 @@ fn send_na(
         hop_limit: 255,
         traffic_class: 0,
         flow_label: 0,
-        payload_len: na.buffer_len(),
+        payload_len: NA_LEN,
     };
-    if !write_eth(buf, &macs(dst_mac, port_mac), EtherType::IPV6)
-        || !buf.set_len(14 + 40 + na.buffer_len())
+    if !write_eth(buf, &macs(dst_mac, port_mac), EtherType::IPV6) || !buf.set_len(14 + 40 + NA_LEN)
     {
         out.drop(id, Reason::NoBuffer);
         return;
     }
     let d = &mut buf.data_mut()[14..];
-    ip.emit(&mut Ipv6Packet::new_unchecked(&mut d[..]));
-    na.emit(
-        target,
-        dst_ip,
-        &mut Icmpv6Packet::new_unchecked(&mut d[40..]),
-    );
+    ip.emit(&mut Ipv6Packet::new_unchecked(&mut d[..40]));
+    let na = &mut d[40..40 + NA_LEN];
+    na.fill(0);
+    na[0] = NDP_NA;
+    // Router, override, and solicited when answering a unicast source.
+    na[4] = 0x80 | 0x20 | if solicited { 0x40 } else { 0 };
+    na[8..24].copy_from_slice(&target.octets());
+    na[24] = ndp::OPT_TARGET_LL_ADDR;
+    na[25] = 1;
+    na[26..32].copy_from_slice(&port_mac.0);
+    Icmpv6Packet::new_unchecked(&mut na[..]).fill_checksum(target, dst_ip);
     buf.meta.tx_port = rx;
     out.send(LOCAL_TX, id);
 }

@@ -4,6 +4,7 @@
 //! ```text
 //! eth-input -> arp-input -> port-tx
 //!           -> ip4-input -> ip4-lookup -> ip4-output -> port-tx
+//!              ip4-input (bad option) -> icmp4-error
 //!                                     \-> ip4-local (echo) -> ip4-lookup
 //!                          ip4-output -> ip4-fragment -> ip4-output
 //!              any ip4 error -> icmp4-error -> ip4-lookup
@@ -17,6 +18,7 @@ pub mod eth;
 pub mod icmp4;
 pub mod icmp6;
 pub mod ip4;
+pub mod ip4opt;
 pub mod ip6;
 pub mod punt;
 
