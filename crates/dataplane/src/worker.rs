@@ -190,6 +190,8 @@ pub struct Worker {
     idle_polls: u64,
     epoch: Instant,
     shared_stats: Arc<Mutex<WorkerStats>>,
+    /// Frames too long for a buffer that closed queues dropped.
+    closed_oversize: u64,
 }
 
 impl Worker {
@@ -222,6 +224,7 @@ impl Worker {
             idle_polls: 0,
             epoch: Instant::now(),
             shared_stats: Arc::new(Mutex::new(WorkerStats::default())),
+            closed_oversize: 0,
         };
         for q in queues {
             w.add_queue(q);
@@ -250,7 +253,9 @@ impl Worker {
         let Some(i) = self.queues.iter().position(|q| q.port == port) else {
             return;
         };
-        drop(self.queues.remove(i));
+        let q = self.queues.remove(i);
+        self.closed_oversize += q.driver.stats().rx_oversize;
+        drop(q);
         self.tx_index.iter_mut().for_each(|x| *x = None);
         for (i, q) in self.queues.iter().enumerate() {
             self.tx_index[q.port as usize] = Some(i);
@@ -268,9 +273,21 @@ impl Worker {
     }
 
     pub fn stats(&self) -> WorkerStats {
+        let mut reasons = self.graph.reasons().to_vec();
+        // Drivers drop frames too long for a buffer before the graph sees
+        // them; their counts join the graph's drop reasons.
+        let oversize: u64 = self.closed_oversize
+            + self
+                .queues
+                .iter()
+                .map(|q| q.driver.stats().rx_oversize)
+                .sum::<u64>();
+        if let Some(r) = reasons.get_mut(Reason::RxTooLong as usize) {
+            *r += oversize;
+        }
         WorkerStats {
             nodes: self.graph.stats(),
-            reasons: self.graph.reasons().to_vec(),
+            reasons,
             rx_packets: self.rx_packets,
             tx_packets: self.tx_packets,
             polls: self.polls,

@@ -106,6 +106,17 @@ impl RawSock {
     /// Incoming test frames (those carrying `MAGIC`) until `n` arrived or
     /// `timeout` passed.
     pub fn capture(&self, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
+        self.capture_where(n, timeout, is_test_frame)
+    }
+
+    /// Incoming frames for which `keep` holds, until `n` arrived or
+    /// `timeout` passed.
+    pub fn capture_where(
+        &self,
+        n: usize,
+        timeout: Duration,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let end = Instant::now() + timeout;
         let mut buf = vec![0u8; 65536];
@@ -153,7 +164,7 @@ impl RawSock {
                     break;
                 }
                 let f = &buf[..r as usize];
-                if is_test_frame(f) {
+                if keep(f) {
                     let mut v = f[..12].to_vec();
                     if let Some((tpid, tci)) = vlan {
                         v.extend_from_slice(&tpid.to_be_bytes());
@@ -211,6 +222,25 @@ pub fn udp_frame(dst: [u8; 6], src: [u8; 6], flow: u16, seq: u32, len: usize) ->
         i = i.wrapping_add(7);
     }
     f
+}
+
+/// An ARP request from `src` (`spa`) for `tpa`, padded with `MAGIC`.
+pub fn arp_request(src: [u8; 6], spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&spa);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&tpa);
+    f.extend_from_slice(MAGIC);
+    f.resize(60, 0);
+    f
+}
+
+/// Whether `f` is an ARP frame with operation `op` (1 request, 2 reply).
+pub fn is_arp(f: &[u8], op: u16) -> bool {
+    f.len() >= 22 && f[12..14] == [0x08, 0x06] && f[20..22] == op.to_be_bytes()
 }
 
 /// The same frame with an 802.1Q tag (VLAN `vid`) after the MAC addresses.

@@ -18,6 +18,9 @@
 //! network namespace) share its frames by flow hash, each frame going to
 //! exactly one of them.
 //!
+//! A frame longer than a packet buffer (`DATA_ROOM`, tag included) is
+//! dropped and counted in `rx_oversize`, never delivered cut.
+//!
 //! The kernel strips 802.1Q tags before packet sockets see frames and
 //! reports them beside the frame; `rx_burst` puts them back, so buffers hold
 //! the frame as it was on the wire.
@@ -25,7 +28,9 @@
 use std::cell::Cell;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
+use super::guard::{self, KernelGuard};
 use super::sys::{self, Mmap};
 use super::{DriverError, PortQueue, QueueStats};
 use crate::buffer::{PktId, Pool, DATA_ROOM};
@@ -48,6 +53,10 @@ pub struct AfPacketOptions {
     pub qdisc_bypass: bool,
     /// Do not receive what the host (or this socket) transmits.
     pub ignore_outgoing: bool,
+    /// Keep the kernel stack of the namespace off the interface (see
+    /// `guard`): it then receives nothing there and, with `qdisc_bypass`,
+    /// sends nothing there by itself.
+    pub keep_kernel_out: bool,
 }
 
 impl Default for AfPacketOptions {
@@ -60,6 +69,7 @@ impl Default for AfPacketOptions {
             promiscuous: true,
             qdisc_bypass: true,
             ignore_outgoing: true,
+            keep_kernel_out: true,
         }
     }
 }
@@ -75,6 +85,7 @@ const BD_FIRST_PKT: usize = 16;
 // Offsets in `struct tpacket3_hdr`.
 const H_NEXT: usize = 0;
 const H_SNAPLEN: usize = 12;
+const H_LEN: usize = 16;
 const H_STATUS: usize = 20;
 const H_MAC: usize = 24;
 const H_VLAN_TCI: usize = 32;
@@ -116,6 +127,7 @@ pub struct AfPacket {
     msgs: Box<[libc::mmsghdr; TX_CHUNK]>,
     stats: QueueStats,
     kernel_drops: Cell<u64>,
+    _guard: Option<Arc<KernelGuard>>,
 }
 
 // SAFETY: the raw pointers in `iov`/`msgs` are scratch space only valid
@@ -188,11 +200,17 @@ impl AfPacket {
                 .map_err(err("setsockopt(PACKET_ADD_MEMBERSHIP promisc)"))?;
         }
         if let Some(group) = opts.fanout_group {
-            let v: u32 =
-                group as u32 | ((sys::PACKET_FANOUT_HASH | sys::PACKET_FANOUT_FLAG_DEFRAG) << 16);
+            // No PACKET_FANOUT_FLAG_DEFRAG: reassembled datagrams would not
+            // fit a buffer, and fragments are forwarded as they come.
+            let v: u32 = group as u32 | (sys::PACKET_FANOUT_HASH << 16);
             sys::setsockopt(raw, sys::SOL_PACKET, sys::PACKET_FANOUT, &v)
                 .map_err(err("setsockopt(PACKET_FANOUT)"))?;
         }
+        let guard = if opts.keep_kernel_out {
+            Some(guard::acquire(ifname, ifindex, opts.qdisc_bypass)?)
+        } else {
+            None
+        };
         // SAFETY: all-zero iovec / mmsghdr are valid (null pointers, 0 lengths).
         let (iov, msgs) = unsafe { (Box::new(std::mem::zeroed()), Box::new(std::mem::zeroed())) };
         Ok(AfPacket {
@@ -209,6 +227,7 @@ impl AfPacket {
             msgs,
             stats: QueueStats::default(),
             kernel_drops: Cell::new(0),
+            _guard: guard,
         })
     }
 
@@ -274,18 +293,39 @@ impl PortQueue for AfPacket {
                 self.left = num;
                 self.next = first as usize;
             }
-            let Some(id) = pool.alloc_raw() else { break };
             let bp = self.block_ptr(self.block);
             // SAFETY: frames of a handed-over block lie inside it; the
             // kernel wrote their headers before setting the block status.
-            unsafe {
+            let (h, snap, wire, status) = unsafe {
                 let h = bp.add(self.next);
-                let snap = rd32(h, H_SNAPLEN) as usize;
-                let status = rd32(h, H_STATUS);
+                (
+                    h,
+                    rd32(h, H_SNAPLEN) as usize,
+                    rd32(h, H_LEN) as usize,
+                    rd32(h, H_STATUS),
+                )
+            };
+            let tagged = status & sys::TP_STATUS_VLAN_VALID != 0 && snap >= 12;
+            let len = snap + if tagged { 4 } else { 0 };
+            if snap < wire || len > DATA_ROOM {
+                // Cut by the kernel or longer than a buffer: drop it whole.
+                self.stats.rx_oversize += 1;
+                self.stats.rx_dropped += 1;
+                // SAFETY: as above.
+                self.next += unsafe { rd32(h, H_NEXT) } as usize;
+                self.left -= 1;
+                if self.left == 0 {
+                    self.release_block();
+                }
+                continue;
+            }
+            let Some(id) = pool.alloc_raw() else { break };
+            // SAFETY: as above; `len` fits a buffer.
+            unsafe {
                 let mac = rd16(h, H_MAC) as usize;
                 let frame = std::slice::from_raw_parts(h.add(mac), snap);
                 let buf = pool.get_mut(id);
-                if status & sys::TP_STATUS_VLAN_VALID != 0 && snap >= 12 {
+                if tagged {
                     // Put the stripped 802.1Q tag back.
                     let tci = rd32(h, H_VLAN_TCI) as u16;
                     let tpid = if status & sys::TP_STATUS_VLAN_TPID_VALID != 0 {
@@ -294,11 +334,10 @@ impl PortQueue for AfPacket {
                         0x8100
                     };
                     buf.fill(&frame[..12]);
-                    let len = (snap + 4).min(DATA_ROOM);
                     let room = buf.room_mut();
                     room[12..14].copy_from_slice(&tpid.to_be_bytes());
                     room[14..16].copy_from_slice(&tci.to_be_bytes());
-                    room[16..len].copy_from_slice(&frame[12..len - 4]);
+                    room[16..len].copy_from_slice(&frame[12..]);
                     buf.set_len(len);
                 } else {
                     buf.fill(frame);

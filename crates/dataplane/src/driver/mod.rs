@@ -3,7 +3,9 @@
 
 pub mod afpacket;
 pub mod afxdp;
+pub mod guard;
 pub mod memory;
+mod readiness;
 mod sys;
 pub mod tap;
 
@@ -46,8 +48,11 @@ pub struct QueueStats {
     pub rx_packets: u64,
     pub rx_bytes: u64,
     /// Frames lost on receive: the kernel ring was full, or (counted by the
-    /// driver) a frame was truncated or malformed.
+    /// driver) a frame was too long or malformed.
     pub rx_dropped: u64,
+    /// Of `rx_dropped`: frames longer than a packet buffer holds
+    /// (`buffer::DATA_ROOM`), dropped whole rather than delivered cut.
+    pub rx_oversize: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
     /// Frames given to `tx_burst` that were not sent.

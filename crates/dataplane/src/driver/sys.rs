@@ -19,7 +19,6 @@ pub const PACKET_FANOUT: libc::c_int = 18;
 pub const PACKET_QDISC_BYPASS: libc::c_int = 20;
 pub const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 pub const PACKET_FANOUT_HASH: u32 = 0;
-pub const PACKET_FANOUT_FLAG_DEFRAG: u32 = 0x8000;
 pub const TPACKET_V3: libc::c_int = 2;
 pub const TP_STATUS_KERNEL: u32 = 0;
 pub const TP_STATUS_USER: u32 = 1;

@@ -22,6 +22,7 @@ macro_rules! reasons {
 reasons! {
     NoBuffer => "no-buffer",
     FrameOverflow => "frame-overflow",
+    RxTooLong => "rx-frame-longer-than-buffer",
     NodeNoDecision => "node-no-decision",
     EthMalformed => "eth-malformed",
     EthNotForUs => "eth-not-for-us",

@@ -37,7 +37,7 @@ pub const MAX_QUEUES: u32 = 256;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct Insn {
+pub(crate) struct Insn {
     code: u8,
     /// dst register in the low nibble, src in the high one.
     regs: u8,
@@ -45,7 +45,7 @@ struct Insn {
     imm: i32,
 }
 
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+pub(crate) const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
     Insn {
         code,
         regs: dst | (src << 4),
@@ -72,27 +72,27 @@ fn program(map_fd: i32) -> [Insn; 6] {
 
 /// `union bpf_attr`, as bytes: each command fills in its own fields.
 #[repr(C, align(8))]
-struct Attr([u8; 128]);
+pub(crate) struct Attr([u8; 128]);
 
 impl Attr {
-    fn new() -> Attr {
+    pub(crate) fn new() -> Attr {
         Attr([0; 128])
     }
-    fn u32(&mut self, off: usize, v: u32) -> &mut Self {
+    pub(crate) fn u32(&mut self, off: usize, v: u32) -> &mut Self {
         self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
         self
     }
-    fn u64(&mut self, off: usize, v: u64) -> &mut Self {
+    pub(crate) fn u64(&mut self, off: usize, v: u64) -> &mut Self {
         self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
         self
     }
-    fn bytes(&mut self, off: usize, v: &[u8]) -> &mut Self {
+    pub(crate) fn bytes(&mut self, off: usize, v: &[u8]) -> &mut Self {
         self.0[off..off + v.len()].copy_from_slice(v);
         self
     }
 }
 
-fn bpf(cmd: libc::c_int, attr: &mut Attr) -> io::Result<i64> {
+pub(crate) fn bpf(cmd: libc::c_int, attr: &mut Attr) -> io::Result<i64> {
     // SAFETY: attr is a zero-padded bpf_attr of the size passed.
     let r = unsafe {
         libc::syscall(
@@ -109,7 +109,7 @@ fn bpf(cmd: libc::c_int, attr: &mut Attr) -> io::Result<i64> {
     }
 }
 
-fn owned(fd: i64) -> OwnedFd {
+pub(crate) fn owned(fd: i64) -> OwnedFd {
     // SAFETY: a fresh fd returned by bpf(2).
     unsafe { OwnedFd::from_raw_fd(fd as i32) }
 }
@@ -159,7 +159,7 @@ impl Drop for Attachment {
 }
 
 /// The network namespace of the calling thread, as (device, inode).
-fn netns_id() -> (u64, u64) {
+pub(crate) fn netns_id() -> (u64, u64) {
     // SAFETY: stat into a local struct.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();

@@ -37,16 +37,17 @@
 //! through the ordinary `dev_direct_xmit` path and arrive on the peer as
 //! normal frames.
 
-mod bpf;
-mod netlink;
+pub(crate) mod bpf;
+pub mod netlink;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use super::guard::{self, KernelGuard};
 use super::sys::{self, Mmap};
 use super::{DriverError, PortQueue, QueueStats};
-use crate::buffer::{PktId, Pool};
+use crate::buffer::{PktId, Pool, DATA_ROOM};
 
 pub use bpf::MAX_QUEUES;
 
@@ -79,6 +80,10 @@ pub struct AfXdpOptions {
     /// Attach weir's XDP program (and share it between queues). Off when
     /// another loader redirects to the socket.
     pub attach_program: bool,
+    /// Keep the kernel stack of the namespace off the interface (see
+    /// `guard`): frames of queues without a socket do not reach it, and it
+    /// sends nothing there by itself.
+    pub keep_kernel_out: bool,
 }
 
 impl Default for AfXdpOptions {
@@ -86,10 +91,13 @@ impl Default for AfXdpOptions {
         AfXdpOptions {
             rx_size: 2048,
             tx_size: 2048,
-            frame_size: 2048,
+            // Room for every frame a packet buffer holds (a 2048-byte UMEM
+            // frame holds 1792 after the kernel's headroom).
+            frame_size: 4096,
             mode: XdpMode::Auto,
             zero_copy: false,
             attach_program: true,
+            keep_kernel_out: true,
         }
     }
 }
@@ -213,6 +221,7 @@ pub struct AfXdp {
     ifname: String,
     stats: QueueStats,
     attachment: Option<Arc<bpf::Attachment>>,
+    _guard: Option<Arc<KernelGuard>>,
 }
 
 // SAFETY: the ring pointers point into mappings owned by this value; the
@@ -346,6 +355,11 @@ impl AfXdp {
         } else {
             None
         };
+        let guard = if opts.keep_kernel_out {
+            Some(guard::acquire(ifname, ifindex, true)?)
+        } else {
+            None
+        };
         Ok(AfXdp {
             fd,
             rx,
@@ -360,6 +374,7 @@ impl AfXdp {
             ifname: ifname.to_string(),
             stats: QueueStats::default(),
             attachment,
+            _guard: guard,
         })
     }
 
@@ -444,6 +459,7 @@ impl PortQueue for AfXdp {
             return 0;
         }
         let mask = !(self.frame_size as u64 - 1);
+        let mut k = 0;
         for i in 0..n {
             // SAFETY: i < ready entries of the rx ring; the fill ring has
             // room for every receive frame (see the module docs).
@@ -451,12 +467,19 @@ impl PortQueue for AfXdp {
                 let d = *self.rx.xdp_desc(i);
                 (d.addr, d.len as usize)
             };
+            // SAFETY: see above.
+            unsafe { *self.fill.addr(i) = addr & mask };
+            if len > DATA_ROOM {
+                // Fits a UMEM frame, not a packet buffer: drop it whole.
+                self.stats.rx_oversize += 1;
+                self.stats.rx_dropped += 1;
+                continue;
+            }
             let id = pool.alloc_raw().expect("checked pool.available()");
             let frame = self.frame(addr, len);
             self.stats.rx_bytes += pool.get_mut(id).fill(frame) as u64;
-            out[i as usize] = id;
-            // SAFETY: see above.
-            unsafe { *self.fill.addr(i) = addr & mask };
+            out[k] = id;
+            k += 1;
         }
         self.rx.release(n);
         self.fill.submit(n);
@@ -474,8 +497,8 @@ impl PortQueue for AfXdp {
                 );
             }
         }
-        self.stats.rx_packets += n as u64;
-        n as usize
+        self.stats.rx_packets += k as u64;
+        k
     }
 
     fn tx_burst(&mut self, pool: &mut Pool, pkts: &[PktId]) -> usize {
@@ -543,6 +566,9 @@ impl PortQueue for AfXdp {
         .is_ok()
         {
             s.rx_dropped += st.rx_dropped + st.rx_ring_full;
+            // A copy-mode socket without multi-buffer counts here the
+            // frames longer than a UMEM frame (`__xsk_rcv`).
+            s.rx_oversize += st.rx_dropped;
         }
         s
     }
