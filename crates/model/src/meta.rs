@@ -46,6 +46,51 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// JSON Schema pattern for names (DNS-1123 label).
 pub const NAME_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
+/// Label keys: letters, digits and `-_./`, starting and ending with a
+/// letter or digit, at most 253 characters (`app.example/tier`).
+pub const LABEL_KEY_PATTERN: &str = "^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$";
+/// Label values: letters, digits and `-_.`, starting and ending with a
+/// letter or digit, at most 63 characters, or empty.
+pub const LABEL_VALUE_PATTERN: &str = "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$";
+
+/// Checks one label; the reason when it is not valid.
+pub fn check_label(key: &str, value: &str) -> Result<(), String> {
+    let edge = |s: &str| {
+        s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    if key.len() > 253
+        || !edge(key)
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+    {
+        return Err(format!(
+            "invalid label key {key:?}: 1 to 253 letters, digits and -_./, starting and ending with a letter or digit"
+        ));
+    }
+    if value.len() > 63
+        || !(value.is_empty()
+            || (edge(value)
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))))
+    {
+        return Err(format!(
+            "invalid label value {value:?}: at most 63 letters, digits and -_., starting and ending with a letter or digit, or empty"
+        ));
+    }
+    Ok(())
+}
+
+fn labels_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": {"pattern": LABEL_KEY_PATTERN, "minLength": 1, "maxLength": 253},
+        "additionalProperties": {"type": "string", "pattern": LABEL_VALUE_PATTERN, "maxLength": 63},
+    })
+}
+
 /// A reference to another object by kind and name.
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -93,8 +138,9 @@ pub struct ObjectMeta {
     /// DNS-1123 label, at most 63 characters; unique per kind.
     #[schemars(pattern(NAME_PATTERN), length(min = 1, max = 63))]
     pub name: String,
-    /// Free-form labels for selection.
+    /// Labels for selection (`?labelSelector=`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "labels_schema")]
     pub labels: BTreeMap<String, String>,
     /// The gateway node this object is meant for; absent means every node.
     #[serde(default, skip_serializing_if = "Option::is_none")]

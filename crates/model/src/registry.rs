@@ -541,12 +541,9 @@ impl Registry {
                             errs.push(err("metadata.node", r));
                         }
                     }
-                    for k in meta.labels.keys() {
-                        if k.is_empty() || k.len() > 253 || k.chars().any(char::is_whitespace) {
-                            errs.push(err(
-                                &format!("metadata.labels.{k}"),
-                                "label keys are 1 to 253 characters without spaces".into(),
-                            ));
+                    for (k, v) in &meta.labels {
+                        if let Err(r) = crate::meta::check_label(k, v) {
+                            errs.push(err(&format!("metadata.labels.{k}"), r));
                         }
                     }
                     Some(meta)
@@ -621,14 +618,8 @@ impl Registry {
 
     /// Parses one object from a JSON text.
     pub fn parse_json(&self, text: &str) -> Result<Object, ValidationErrors> {
-        let v: Value = serde_json::from_str(text).map_err(|e| {
-            ValidationErrors::from(ValidationError::new(
-                "",
-                "",
-                "",
-                format!("invalid JSON: {e}"),
-            ))
-        })?;
+        let v: Value = crate::yaml::json_value(text.as_bytes())
+            .map_err(|e| ValidationErrors::from(ValidationError::new("", "", e.field, e.reason)))?;
         self.parse(&v)
     }
 
