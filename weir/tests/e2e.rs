@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use weir_lab::{unique_name, Lab, Topology};
 
+mod e2e_probe;
+use e2e_probe::{Prober, Reply};
+
 fn tempdir() -> TempDir {
     tempfile::tempdir().unwrap()
 }
@@ -257,6 +260,102 @@ fn gateway_end_to_end_afxdp() {
 #[test]
 fn gateway_end_to_end_afpacket() {
     gateway_end_to_end("afpacket");
+}
+
+/// Exactly one answer to each probe of the gateway: weir's. The kernel of
+/// the gateway's namespace, which still has the host interfaces, must
+/// neither answer beside it (a second ARP reply, echo reply or ICMP error)
+/// nor answer ARP for the other port's address.
+fn one_answer_per_probe(driver: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, dir) = lab();
+    let mut weir = Weir::start(&lab, driver, dir.path());
+    // Resolve both ways first, so no resolution traffic is in the way.
+    ok(&lab, "h1", &["ping", "-c", "1", "-W", "2", "10.0.1.1"]);
+    ok(
+        &lab,
+        "h1",
+        &["ping", "-6", "-c", "1", "-W", "2", "2001:db8:1::1"],
+    );
+    let link = ok(&lab, "h1", &["ip", "-j", "link", "show", "eth0"]);
+    let v: serde_json::Value = serde_json::from_str(&link).unwrap();
+    let mac_text = v[0]["address"].as_str().unwrap().to_string();
+    let mut mac = [0u8; 6];
+    for (m, p) in mac.iter_mut().zip(mac_text.split(':')) {
+        *m = u8::from_str_radix(p, 16).unwrap();
+    }
+    let gw4: std::net::Ipv4Addr = "10.0.1.1".parse().unwrap();
+    let gw6: std::net::Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+    let gw_mac = [2, 0, 0, 0, 1, 1];
+    let mut p = Prober::open(
+        lab.node("h1").name(),
+        "eth0",
+        mac,
+        "10.0.1.2".parse().unwrap(),
+        "2001:db8:1::2".parse().unwrap(),
+    );
+    let probes = [
+        (
+            "ARP request",
+            p.arp_request(gw4),
+            Some(Reply::ArpReply { sender: gw4 }),
+        ),
+        (
+            "neighbour solicitation",
+            p.ns(gw6),
+            Some(Reply::Icmp6 { ty: 136, code: 0 }),
+        ),
+        (
+            "echo request",
+            p.echo4(gw_mac, gw4, 0x7701),
+            Some(Reply::Icmp4 { ty: 0, code: 0 }),
+        ),
+        (
+            "ICMPv6 echo request",
+            p.echo6(gw_mac, gw6, 0x7702),
+            Some(Reply::Icmp6 { ty: 129, code: 0 }),
+        ),
+        (
+            "UDP to a closed port",
+            p.udp4(gw_mac, gw4, 33999),
+            Some(Reply::Icmp4 { ty: 3, code: 3 }),
+        ),
+        (
+            "UDP over IPv6 to a closed port",
+            p.udp6(gw_mac, gw6, 33999),
+            Some(Reply::Icmp6 { ty: 1, code: 4 }),
+        ),
+        (
+            "ARP request for the other port's address",
+            p.arp_request("10.0.2.1".parse().unwrap()),
+            None,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (what, frame, want) in probes {
+        let got = p.replies(&frame, Duration::from_millis(800));
+        let want: Vec<Reply> = want.into_iter().collect();
+        if got != want {
+            wrong.push(format!("{what}: expected {want:?}, got {got:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{driver}:\n{}\n{}",
+        wrong.join("\n"),
+        weir.log()
+    );
+    assert_eq!(weir.stop(), Some(0), "{}", weir.log());
+}
+
+#[test]
+fn one_answer_per_probe_afpacket() {
+    one_answer_per_probe("afpacket");
+}
+
+#[test]
+fn one_answer_per_probe_afxdp() {
+    one_answer_per_probe("afxdp");
 }
 
 #[test]

@@ -10,6 +10,9 @@ use weir_packet::MacAddr;
 
 use crate::{host, Agent, AgentError};
 
+// The model refuses an MTU whose frames would not fit a packet buffer.
+const _: () = assert!(InterfaceSpec::PACKET_BUFFER as usize == weir_dataplane::buffer::DATA_ROOM);
+
 /// Mirrors get port ids from here up.
 const MIRROR_BASE: PortId = 0x4000;
 

@@ -76,3 +76,57 @@ fn tap_through_open() {
     drop(q);
     assert!(!link_exists(&ns, &dev));
 }
+
+/// Read syscalls made by the calling thread so far.
+fn thread_reads() -> u64 {
+    let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscr: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn an_idle_tap_costs_no_syscall_per_poll_and_wakes_when_frames_come() {
+    let ns = quiet_ns("ti");
+    let dev = weir_lab::unique_name("t");
+    let d = dev.clone();
+    let mut q = in_netns(ns.name(), move || {
+        Tap::open(&d, &TapOptions::up(Some(MAC_A), None))
+    })
+    .unwrap()
+    .unwrap();
+    let raw = RawSock::open(ns.name(), &dev);
+    let mut pool = Pool::new(256);
+    let mut ids = [0; 64];
+    // Let whatever the kernel sent at start drain.
+    for _ in 0..50 {
+        let n = q.rx_burst(&mut pool, &mut ids);
+        pool.free_all(&ids[..n]);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let before = thread_reads();
+    for _ in 0..100_000 {
+        assert_eq!(q.rx_burst(&mut pool, &mut ids), 0);
+    }
+    let idle = thread_reads() - before;
+    assert!(idle <= 2, "{idle} reads for 100000 idle polls");
+
+    // Frames wake it up, all of them are read, and it goes quiet again.
+    let frames = test_frames(MAC_A, MAC_B, 100)
+        .into_iter()
+        .filter(|f| f.len() <= 1514)
+        .collect::<Vec<_>>();
+    for f in &frames {
+        raw.send(f);
+    }
+    let got = drain(&mut q, &mut pool, frames.len(), Duration::from_secs(3));
+    assert_eq!(got, frames);
+    let before = thread_reads();
+    for _ in 0..100_000 {
+        assert_eq!(q.rx_burst(&mut pool, &mut ids), 0);
+    }
+    assert!(thread_reads() - before <= 2);
+}

@@ -100,7 +100,7 @@ fn schemas_are_complete() {
     assert_eq!(route["oneOf"].as_array().unwrap().len(), 5);
     let iface = r.spec_schema("Interface").unwrap();
     assert_eq!(iface["properties"]["mtu"]["minimum"], json!(68));
-    assert_eq!(iface["properties"]["mtu"]["maximum"], json!(9000));
+    assert_eq!(iface["properties"]["mtu"]["maximum"], json!(2030));
     assert_eq!(iface["properties"]["driver"]["default"], json!("auto"));
     let s = serde_json::to_string(r.schema("BgpNeighbor").unwrap()).unwrap();
     assert!(s.contains("l2vpn-evpn"));
@@ -265,7 +265,12 @@ fn bad_inputs_give_field_and_reason() {
         (
             obj("Interface", json!({"hostInterface": "eth0", "mtu": 67})),
             "spec.mtu",
-            "between 68 and 9000",
+            "between 68 and 2030",
+        ),
+        (
+            obj("Interface", json!({"hostInterface": "eth0", "mtu": 9000})),
+            "spec.mtu",
+            "at most 2030, got 9000: packet buffers hold 2048 bytes",
         ),
         (
             obj(

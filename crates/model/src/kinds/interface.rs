@@ -37,7 +37,12 @@ impl std::fmt::Display for Driver {
 }
 
 pub const MIN_MTU: u32 = 68;
-pub const MAX_MTU: u32 = 9000;
+/// Bytes a dataplane packet buffer holds (`weir_dataplane::buffer::DATA_ROOM`).
+pub const PACKET_BUFFER: u32 = 2048;
+/// The largest MTU whose frames fit a packet buffer: the IP packet plus 14
+/// bytes of Ethernet header and 4 of an 802.1Q tag. Longer frames would be
+/// dropped on receive (and counted), so such an MTU is refused up front.
+pub const MAX_MTU: u32 = PACKET_BUFFER - 14 - 4;
 
 fn default_mtu() -> u32 {
     1500
@@ -53,7 +58,7 @@ pub struct InterfaceSpec {
     #[serde(default)]
     pub driver: Driver,
     #[serde(default = "default_mtu")]
-    #[schemars(range(min = 68, max = 9000))]
+    #[schemars(range(min = 68, max = 2030))]
     pub mtu: u32,
     /// The gateway's own addresses on this port, with prefix length
     /// (e.g. 10.0.0.1/24, 2001:db8::1/64).
@@ -73,6 +78,13 @@ pub struct InterfaceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 256))]
     pub queues: Option<u32>,
+}
+
+impl InterfaceSpec {
+    /// The largest `mtu` accepted (see `MAX_MTU`).
+    pub const MAX_MTU: u32 = MAX_MTU;
+    /// Bytes a dataplane packet buffer holds, which bounds `mtu`.
+    pub const PACKET_BUFFER: u32 = PACKET_BUFFER;
 }
 
 impl KindSpec for InterfaceSpec {
@@ -103,10 +115,19 @@ impl Spec for InterfaceSpec {
                 format!("{h:?} is not a valid Linux interface name"),
             );
         }
-        if !(MIN_MTU..=MAX_MTU).contains(&self.mtu) {
+        if self.mtu < MIN_MTU {
             e.at(
                 "mtu",
                 format!("must be between {MIN_MTU} and {MAX_MTU}, got {}", self.mtu),
+            );
+        } else if self.mtu > MAX_MTU {
+            e.at(
+                "mtu",
+                format!(
+                    "at most {MAX_MTU}, got {}: packet buffers hold {PACKET_BUFFER} bytes, \
+                     Ethernet header and VLAN tag included",
+                    self.mtu
+                ),
             );
         }
         for (i, a) in self.addresses.iter().enumerate() {
