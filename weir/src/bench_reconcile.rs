@@ -93,6 +93,7 @@ pub fn reconcile_single_change() -> Result<Value, String> {
         cores: Vec::new(),
         no_mirror: true,
         ready_file: None,
+        history: weir_store::DEFAULT_HISTORY,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let d = crate::serve::Daemon::start(&args, stop).map_err(|e| e.1)?;

@@ -6,6 +6,7 @@
 //! it cleanly (interfaces released, XDP programs detached, kernel mirrors
 //! deleted).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -49,7 +50,15 @@ pub struct ServeArgs {
     /// Write "ready" to this file once the day-0 objects are reconciled.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+    /// Revisions of store history to keep for watches (older ones are
+    /// compacted away; a watch from before them is told to relist).
+    #[arg(long, default_value_t = weir_store::DEFAULT_HISTORY, value_parser = clap::value_parser!(u64).range(1..))]
+    pub history: u64,
 }
+
+/// The `metadata.generation` of each object as last handed to the
+/// reconciler: what its status describes (`status.observedGeneration`).
+type Generations = Arc<Mutex<HashMap<String, u64>>>;
 
 /// What the store watch hands the control loop.
 enum Change {
@@ -146,8 +155,13 @@ impl Daemon {
             }
         }
         let store: Arc<dyn Store> = rt
-            .block_on(async { weir_store::open(&args.store).await })
+            .block_on(async { weir_store::open_with_history(&args.store, args.history).await })
             .map_err(|e| StartError(1, format!("store {}: {e}", args.store)))?;
+        if args.store.starts_with("etcd://") {
+            // etcd keeps every revision until compacted; the embedded store
+            // trims its history as it writes.
+            rt.spawn(compact_etcd(store.clone(), args.history));
+        }
         let token = args
             .token_file
             .as_ref()
@@ -162,6 +176,8 @@ impl Daemon {
             mirror: !args.no_mirror,
         })));
         let (status_tx, status_rx) = mpsc::channel::<Vec<StatusChange>>();
+        let generations: Generations = Arc::default();
+        let spec_tx = status_tx.clone();
         let mut rec: Reconciler<Desired> = Reconciler::new();
         for d in descriptors::all(&agent) {
             rec.register(d);
@@ -200,14 +216,7 @@ impl Daemon {
         let (list, rev) = rt
             .block_on(store.list("/weir/v1/"))
             .map_err(|e| StartError(1, format!("store: {e}")))?;
-        let desired: Vec<(String, Desired)> = list
-            .iter()
-            .filter_map(|kv| {
-                decode(&kv.value)
-                    .and_then(|o| wanted(&o, &node))
-                    .map(|d| (kv.key.clone(), d))
-            })
-            .collect();
+        let desired = desired_of(&list, &node, &generations);
         eprintln!(
             "weir serve: node {node}, store {} at revision {rev}, {} objects to reconcile",
             args.store,
@@ -220,6 +229,7 @@ impl Daemon {
         // Status back to the objects, off the control loop, in batches.
         let sstore = store.clone();
         let status_rt = rt.handle().clone();
+        let sgens = generations.clone();
         std::thread::spawn(move || {
             let reg = Registry::builtin();
             while let Ok(first) = status_rx.recv() {
@@ -238,7 +248,7 @@ impl Daemon {
                 }
                 let items: Vec<_> = latest.into_iter().collect();
                 for chunk in items.chunks(500) {
-                    status_rt.block_on(write_statuses(&*sstore, &reg, chunk));
+                    status_rt.block_on(write_statuses(&*sstore, &reg, &sgens, chunk));
                 }
             }
         });
@@ -283,8 +293,17 @@ impl Daemon {
                 .name("weir-control".into())
                 .spawn(move || {
                     control_loop(
-                        &handle, &*store, &node, rec, agent, watch_rx, rev, wait_for, ready_tx,
+                        &handle,
+                        &*store,
+                        &node,
+                        rec,
+                        agent,
+                        watch_rx,
+                        rev,
+                        wait_for,
+                        ready_tx,
                         stop,
+                        (generations, spec_tx),
                     )
                 })
                 .map_err(|e| StartError(1, e.to_string()))?
@@ -317,6 +336,39 @@ impl Daemon {
         }
         let stats = self.agent.lock().unwrap().shutdown();
         stats
+    }
+}
+
+/// The reconciler's desired state from a list of the store, recording
+/// each object's generation.
+fn desired_of(
+    list: &[weir_store::KeyValue],
+    node: &str,
+    generations: &Generations,
+) -> Vec<(String, Desired)> {
+    let mut gens = generations.lock().unwrap();
+    gens.clear();
+    list.iter()
+        .filter_map(|kv| {
+            let o = decode(&kv.value)?;
+            let d = wanted(&o, node)?;
+            gens.insert(kv.key.clone(), o.metadata.generation.unwrap_or(1));
+            Some((kv.key.clone(), d))
+        })
+        .collect()
+}
+
+/// Keeps etcd's history to about the last `keep` revisions, as the
+/// embedded store does by itself. Every daemon sharing the cluster may do
+/// it; compacting twice to the same revision is harmless.
+async fn compact_etcd(store: Arc<dyn Store>, keep: u64) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        if let Ok(rev) = store.revision().await {
+            if rev > keep {
+                let _ = store.compact(rev - keep).await;
+            }
+        }
     }
 }
 
@@ -366,6 +418,7 @@ fn control_loop(
     wait_for: u64,
     ready: mpsc::Sender<()>,
     stop: Arc<AtomicBool>,
+    (generations, status_tx): (Generations, mpsc::Sender<Vec<StatusChange>>),
 ) {
     let mut ready = Some(ready);
     // A change that arrived while waiting, to handle first.
@@ -373,14 +426,29 @@ fn control_loop(
     while !stop.load(Ordering::Relaxed) {
         let mut batch: Vec<(String, Option<Desired>)> = Vec::new();
         let mut relist = false;
+        // Keys whose spec changed: their status must name the new
+        // generation even when their state stays the same (the reconciler
+        // reports only changes of state).
+        let mut respec: Vec<String> = Vec::new();
         while let Some(c) = woken.take().or_else(|| watch_rx.try_recv().ok()) {
             match c {
                 Change::Put(k, o, r) => {
                     seen = r;
-                    batch.push((k, wanted(&o, node)));
+                    let d = wanted(&o, node);
+                    let mut gens = generations.lock().unwrap();
+                    if d.is_some() {
+                        let g = o.metadata.generation.unwrap_or(1);
+                        if gens.insert(k.clone(), g) != Some(g) {
+                            respec.push(k.clone());
+                        }
+                    } else {
+                        gens.remove(&k);
+                    }
+                    batch.push((k, d));
                 }
                 Change::Delete(k, r) => {
                     seen = r;
+                    generations.lock().unwrap().remove(&k);
                     batch.push((k, None));
                 }
                 Change::Relist => relist = true,
@@ -392,19 +460,20 @@ fn control_loop(
             if relist {
                 if let Ok((list, r)) = rt.block_on(store.list("/weir/v1/")) {
                     seen = r;
-                    let desired: Vec<_> = list
-                        .iter()
-                        .filter_map(|kv| {
-                            decode(&kv.value)
-                                .and_then(|o| wanted(&o, node))
-                                .map(|d| (kv.key.clone(), d))
-                        })
-                        .collect();
+                    let desired = desired_of(&list, node, &generations);
+                    respec.extend(desired.iter().map(|(k, _)| k.clone()));
                     rec.resync_full(desired);
                 }
             }
             if !batch.is_empty() {
                 rec.set_desired(batch);
+            }
+            let restated: Vec<StatusChange> = respec
+                .into_iter()
+                .filter_map(|key| rec.status(&key).map(|status| StatusChange { key, status }))
+                .collect();
+            if !restated.is_empty() {
+                let _ = status_tx.send(restated);
             }
             rec.tick(Instant::now());
         }
@@ -479,6 +548,7 @@ pub fn run(args: ServeArgs) -> i32 {
 async fn write_statuses(
     store: &dyn Store,
     reg: &Registry,
+    generations: &Generations,
     items: &[(String, weir_reconcile::Status)],
 ) {
     use weir_store::{Compare, Txn};
@@ -498,7 +568,14 @@ async fn write_statuses(
             continue;
         };
         let mut s = status_of(reg, st);
-        s.observed_generation = o.metadata.generation;
+        // The generation the reconciler was handed, not the stored one: a
+        // newer spec may be in the store and not reconciled yet.
+        s.observed_generation = generations
+            .lock()
+            .unwrap()
+            .get(key)
+            .copied()
+            .or(o.metadata.generation);
         if o.status.as_ref().is_some_and(|cur| same_status(cur, &s)) {
             continue;
         }

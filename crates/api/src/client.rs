@@ -99,6 +99,9 @@ pub struct WatchEvent {
     pub object: Option<Object>,
     #[serde(default)]
     pub error: Option<String>,
+    /// On RELIST: `compacted`.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 /// The events of a watch, in order.

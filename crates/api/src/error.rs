@@ -84,6 +84,12 @@ impl std::fmt::Display for Detail {
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub error: String,
+    /// A machine-readable reason where the status code alone is not one:
+    /// `compacted` (410: relist, then watch from the list's revision + 1),
+    /// `outcome_unknown` (504: the write may or may not have been applied;
+    /// read it back before retrying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     #[serde(default)]
     pub details: Vec<Detail>,
     /// On a 409: the revision the client expected.
@@ -130,6 +136,10 @@ impl ApiError {
     pub fn invalid(error: impl Into<String>, details: Vec<Detail>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, error).with_details(details)
     }
+    pub fn with_code(mut self, code: &str) -> Self {
+        self.body.code = Some(code.into());
+        self
+    }
     pub fn with_details(mut self, details: Vec<Detail>) -> Self {
         self.body.details = details;
         self
@@ -172,9 +182,38 @@ impl From<weir_store::StoreError> for ApiError {
         match e {
             weir_store::StoreError::FutureRevision { .. } => ApiError::bad_request(e.to_string()),
             weir_store::StoreError::Compacted { .. } => {
-                ApiError::new(StatusCode::GONE, e.to_string())
+                ApiError::new(StatusCode::GONE, format!("compacted: {e}")).with_code("compacted")
+            }
+            weir_store::StoreError::OutcomeUnknown(_) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, format!("store: {e}"))
+                    .with_code("outcome_unknown")
             }
             _ => ApiError::unavailable(format!("store: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_store::StoreError;
+
+    #[test]
+    fn store_errors_have_their_own_codes() {
+        let e = ApiError::from(StoreError::OutcomeUnknown("etcd did not answer".into()));
+        assert_eq!(e.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(e.body.code.as_deref(), Some("outcome_unknown"));
+        assert!(e.body.error.contains("outcome unknown"), "{}", e.body.error);
+        let e = ApiError::from(StoreError::Compacted {
+            requested: 3,
+            compact_revision: 9,
+        });
+        assert_eq!(e.status, StatusCode::GONE);
+        assert_eq!(e.body.code.as_deref(), Some("compacted"));
+        let e = ApiError::from(StoreError::Closed);
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.body.code, None);
+        let json = serde_json::to_value(&e.body).unwrap();
+        assert!(json.get("code").is_none(), "no code unless there is one");
     }
 }

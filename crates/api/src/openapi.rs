@@ -124,6 +124,7 @@ pub fn openapi(reg: &Registry) -> Value {
         "type": "object", "required": ["error", "details"],
         "properties": {
             "error": {"type": "string"},
+            "code": {"type": "string", "enum": ["compacted", "outcome_unknown"]},
             "givenRevision": {"type": "integer"},
             "currentRevision": {"type": "integer"},
             "details": {"type": "array", "items": {"type": "object", "properties": {
@@ -208,6 +209,7 @@ pub fn openapi(reg: &Registry) -> Value {
         ("415", "Unsupported Content-Type"),
         ("422", "Validation failed"),
         ("503", "Store unavailable"),
+        ("504", "The store did not answer a write in time: its outcome is unknown (code outcome_unknown)"),
     ] {
         resp.insert(
             format!("E{c}"),

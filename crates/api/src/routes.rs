@@ -658,7 +658,8 @@ async fn watch(State(shared): S, q: Q) -> R {
                 .send(event_line(json!({
                     "type": "RELIST",
                     "revision": compact_revision,
-                    "error": format!("revision {from} has been compacted; list again and watch from the list's revision + 1"),
+                    "code": "compacted",
+                    "error": format!("compacted: revision {from} is no longer in the history (it starts at {compact_revision}); list again and watch from the list's revision + 1"),
                 })))
                 .await;
         }
@@ -696,7 +697,12 @@ async fn watch(State(shared): S, q: Q) -> R {
                                 json!({"type": ty, "revision": ev.revision, "object": obj})
                             }
                             Some(Err(StoreError::Compacted { compact_revision, .. })) => {
-                                let _ = tx.send(event_line(json!({"type": "RELIST", "revision": compact_revision}))).await;
+                                let _ = tx.send(event_line(json!({
+                                    "type": "RELIST",
+                                    "revision": compact_revision,
+                                    "code": "compacted",
+                                    "error": format!("compacted: the watch fell behind the history (it starts at {compact_revision}); list again and watch from the list's revision + 1"),
+                                }))).await;
                                 break;
                             }
                             Some(Err(e)) => {

@@ -404,6 +404,8 @@ async fn watch_in_order_and_resume(store: Arc<dyn Store>) {
     let mut w = s.client.watch(&["Route"], start_rev).await.unwrap();
     let ev = w.next().await.unwrap().unwrap();
     assert_eq!(ev.kind, "RELIST");
+    assert_eq!(ev.code.as_deref(), Some("compacted"));
+    assert!(ev.error.unwrap().starts_with("compacted: "));
 }
 
 async fn cross_object_conflicts(store: Arc<dyn Store>) {
