@@ -442,7 +442,7 @@ impl Bed {
                 }
                 q.tx_burst(&mut pool, &ids);
                 n += 1;
-                if n % 16 == 0 && Instant::now() >= deadline {
+                if n.is_multiple_of(16) && Instant::now() >= deadline {
                     break;
                 }
             }

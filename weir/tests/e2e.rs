@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use weir_lab::{unique_name, Lab, Topology};
 
 mod e2e_probe;
-use e2e_probe::{Prober, Reply};
+use e2e_probe::{Answer, Prober};
 
 fn tempdir() -> TempDir {
     tempfile::tempdir().unwrap()
@@ -298,32 +298,32 @@ fn one_answer_per_probe(driver: &str) {
         (
             "ARP request",
             p.arp_request(gw4),
-            Some(Reply::ArpReply { sender: gw4 }),
+            Some(Answer::ArpReply { sender: gw4 }),
         ),
         (
             "neighbour solicitation",
             p.ns(gw6),
-            Some(Reply::Icmp6 { ty: 136, code: 0 }),
+            Some(Answer::Icmp6 { ty: 136, code: 0 }),
         ),
         (
             "echo request",
             p.echo4(gw_mac, gw4, 0x7701),
-            Some(Reply::Icmp4 { ty: 0, code: 0 }),
+            Some(Answer::Icmp4 { ty: 0, code: 0 }),
         ),
         (
             "ICMPv6 echo request",
             p.echo6(gw_mac, gw6, 0x7702),
-            Some(Reply::Icmp6 { ty: 129, code: 0 }),
+            Some(Answer::Icmp6 { ty: 129, code: 0 }),
         ),
         (
             "UDP to a closed port",
             p.udp4(gw_mac, gw4, 33999),
-            Some(Reply::Icmp4 { ty: 3, code: 3 }),
+            Some(Answer::Icmp4 { ty: 3, code: 3 }),
         ),
         (
             "UDP over IPv6 to a closed port",
             p.udp6(gw_mac, gw6, 33999),
-            Some(Reply::Icmp6 { ty: 1, code: 4 }),
+            Some(Answer::Icmp6 { ty: 1, code: 4 }),
         ),
         (
             "ARP request for the other port's address",
@@ -334,7 +334,7 @@ fn one_answer_per_probe(driver: &str) {
     let mut wrong = Vec::new();
     for (what, frame, want) in probes {
         let got = p.replies(&frame, Duration::from_millis(800));
-        let want: Vec<Reply> = want.into_iter().collect();
+        let want: Vec<Answer> = want.into_iter().collect();
         if got != want {
             wrong.push(format!("{what}: expected {want:?}, got {got:?}"));
         }

@@ -19,7 +19,7 @@ pub struct Prober {
 
 /// What a frame from the gateway is, for counting.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub enum Answer {
     ArpReply {
         sender: Ipv4Addr,
     },
@@ -91,13 +91,13 @@ impl Prober {
     /// Send `frame`, then classify what came back within `window`,
     /// leaving out what the gateway says on its own (its ARP and ND
     /// requests, MLD reports).
-    pub fn replies(&mut self, frame: &[u8], window: Duration) -> Vec<Reply> {
+    pub fn replies(&mut self, frame: &[u8], window: Duration) -> Vec<Answer> {
         self.collect(Duration::from_millis(50));
         self.send(frame);
         self.collect(window)
             .iter()
             .map(|f| classify(f))
-            .filter(|r| !matches!(r, Reply::ArpRequest | Reply::Nd6 { .. }))
+            .filter(|r| !matches!(r, Answer::ArpRequest | Answer::Nd6 { .. }))
             .collect()
     }
 
@@ -237,28 +237,28 @@ fn csum(b: &[u8], init: u32) -> u16 {
     !(s as u16)
 }
 
-pub fn classify(f: &[u8]) -> Reply {
+pub fn classify(f: &[u8]) -> Answer {
     let ty = u16::from_be_bytes([f[12], f[13]]);
     match ty {
         0x0806 if f.len() >= 42 => {
             if f[21] == 2 {
-                Reply::ArpReply {
+                Answer::ArpReply {
                     sender: Ipv4Addr::new(f[28], f[29], f[30], f[31]),
                 }
             } else {
-                Reply::ArpRequest
+                Answer::ArpRequest
             }
         }
         0x0800 if f.len() >= 36 => {
             let ihl = (f[14] & 0xf) as usize * 4;
             match f[23] {
-                1 if f.len() >= 14 + ihl + 2 => Reply::Icmp4 {
+                1 if f.len() >= 14 + ihl + 2 => Answer::Icmp4 {
                     ty: f[14 + ihl],
                     code: f[15 + ihl],
                 },
                 // IGMP: the kernel mirror's group reports.
-                2 => Reply::Nd6 { ty: 0 },
-                _ => Reply::Other(ty),
+                2 => Answer::Nd6 { ty: 0 },
+                _ => Answer::Other(ty),
             }
         }
         0x86dd if f.len() >= 56 => {
@@ -270,14 +270,14 @@ pub fn classify(f: &[u8]) -> Reply {
                 at += (f[at + 1] as usize + 1) * 8;
             }
             if nh != 58 || f.len() < at + 2 {
-                return Reply::Other(ty);
+                return Answer::Other(ty);
             }
             let (t, c) = (f[at], f[at + 1]);
             match t {
-                130..=135 | 137 | 143 => Reply::Nd6 { ty: t },
-                _ => Reply::Icmp6 { ty: t, code: c },
+                130..=135 | 137 | 143 => Answer::Nd6 { ty: t },
+                _ => Answer::Icmp6 { ty: t, code: c },
             }
         }
-        _ => Reply::Other(ty),
+        _ => Answer::Other(ty),
     }
 }
