@@ -1,94 +1,18 @@
 //! Forwarding behaviour on the memory driver: craft a frame, send it
 //! through the graph, assert on the frames that come out and the counters.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-use ipnet::IpNet;
 use weir_dataplane::frames::{self, V4};
-use weir_dataplane::{Builder, Dataplane, MemoryHandle, Reason, RouteTarget, POOL_SIZE};
+use weir_dataplane::{Builder, Reason, RouteTarget};
 use weir_packet::{
     ArpOperation, ArpPacket, ArpRepr, Icmpv4Packet, Icmpv6Packet, Ipv4Packet, MacAddr,
 };
 
-const GW0: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x10]);
-const GW1: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x11]);
-const GW2: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x12]);
-const HOST_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0xaa, 0x01]);
-const ROUTER_B: MacAddr = MacAddr([0x02, 0, 0, 0, 0xbb, 0x01]);
-const ROUTER_C: MacAddr = MacAddr([0x02, 0, 0, 0, 0xcc, 0x01]);
-
-fn v4(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-fn v6(s: &str) -> Ipv6Addr {
-    s.parse().unwrap()
-}
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
-}
-
-/// Three ports: p0 towards host A (10.0.0.2, 2001:db8::2), p1 towards router
-/// B (10.1.0.2, 2001:db8:1::2), p2 towards router C (10.2.0.2).
-struct Lab {
-    dp: Dataplane,
-    p0: MemoryHandle,
-    p1: MemoryHandle,
-    p2: MemoryHandle,
-}
-
-fn lab() -> Lab {
-    let mut b = Builder::new(1);
-    let p0 = b.memory_port(0, "p0", GW0, 1500).unwrap().remove(0);
-    let p1 = b.memory_port(1, "p1", GW1, 1500).unwrap().remove(0);
-    let p2 = b.memory_port(2, "p2", GW2, 1500).unwrap().remove(0);
-    let c = b.control();
-    c.add_address(0, net("10.0.0.1/24")).unwrap();
-    c.add_address(1, net("10.1.0.1/24")).unwrap();
-    c.add_address(2, net("10.2.0.1/24")).unwrap();
-    c.add_address(0, net("2001:db8::1/64")).unwrap();
-    c.add_address(1, net("2001:db8:1::1/64")).unwrap();
-    c.set_static_neighbour(0, IpAddr::V4(v4("10.0.0.2")), HOST_A);
-    c.set_static_neighbour(1, IpAddr::V4(v4("10.1.0.2")), ROUTER_B);
-    c.set_static_neighbour(2, IpAddr::V4(v4("10.2.0.2")), ROUTER_C);
-    c.set_static_neighbour(0, IpAddr::V6(v6("2001:db8::2")), HOST_A);
-    c.set_static_neighbour(1, IpAddr::V6(v6("2001:db8:1::2")), ROUTER_B);
-    c.add_route(0, net("192.0.2.0/24"), via("10.1.0.2"))
-        .unwrap();
-    c.add_route(0, net("2001:db8:100::/48"), via("2001:db8:1::2"))
-        .unwrap();
-    let mut dp = b.build();
-    dp.control.commit();
-    // Static neighbours may have queued nothing, but drain the control side.
-    dp.poll();
-    Lab { dp, p0, p1, p2 }
-}
-
-fn via(gw: &str) -> RouteTarget {
-    RouteTarget::Via {
-        gateway: gw.parse().unwrap(),
-        port: None,
-    }
-}
-
-impl Lab {
-    fn send(&mut self, port: usize, frame: Vec<u8>) {
-        [&self.p0, &self.p1, &self.p2][port].inject(frame);
-        self.dp.poll();
-    }
-    fn out(&self, port: usize) -> Vec<Vec<u8>> {
-        [&self.p0, &self.p1, &self.p2][port].collect()
-    }
-    fn reason(&self, r: Reason) -> u64 {
-        self.dp.stats().reason(r)
-    }
-    fn assert_no_leak(&self) {
-        for w in &self.dp.workers {
-            assert_eq!(w.pool.available(), POOL_SIZE, "buffers leaked");
-        }
-    }
-}
+mod common;
+use common::*;
 
 fn host_udp(dst: &str, ttl: u8, len: usize) -> Vec<u8> {
     let mut ip = V4::new(v4("10.0.0.2"), v4(dst));
@@ -660,22 +584,6 @@ fn host_udp6(dst: &str, hop: u8, len: usize) -> Vec<u8> {
     )
 }
 
-fn parse_icmp6(f: &[u8]) -> (Ipv6Addr, Ipv6Addr, u8, u8, Vec<u8>) {
-    let ip = weir_packet::Ipv6Packet::new_checked(&f[14..]).unwrap();
-    let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
-    assert!(
-        icmp.verify_checksum(ip.src_addr(), ip.dst_addr()),
-        "ICMPv6 checksum"
-    );
-    (
-        ip.src_addr(),
-        ip.dst_addr(),
-        icmp.msg_type(),
-        icmp.code(),
-        ip.payload().to_vec(),
-    )
-}
-
 #[test]
 fn ipv6_forward_decrements_hop_limit() {
     let mut l = lab();
@@ -701,14 +609,14 @@ fn ipv6_hop_limit_expiry_and_no_route_and_too_big() {
     l.send(0, host_udp6("2001:db8:100::5", 1, 10));
     let out = l.out(0);
     assert_eq!(out.len(), 1);
-    let (src, dst, ty, code, _) = parse_icmp6(&out[0]);
+    let (src, dst, ty, code, _) = icmp6_of(&out[0]);
     assert_eq!(
         (src, dst, ty, code),
         (v6("2001:db8::1"), v6("2001:db8::2"), 3, 0)
     );
 
     l.send(0, host_udp6("2001:db8:999::5", 64, 10));
-    let (_, _, ty, code, _) = parse_icmp6(&l.out(0)[0]);
+    let (_, _, ty, code, _) = icmp6_of(&l.out(0)[0]);
     assert_eq!((ty, code), (1, 0));
 
     l.dp.control.set_port_mtu(1, 1280).unwrap();
@@ -717,7 +625,7 @@ fn ipv6_hop_limit_expiry_and_no_route_and_too_big() {
     let out = l.out(0);
     assert_eq!(out.len(), 1);
     assert!(out[0].len() - 14 <= 1280);
-    let (_, _, ty, _, body) = parse_icmp6(&out[0]);
+    let (_, _, ty, _, body) = icmp6_of(&out[0]);
     assert_eq!(ty, 2);
     assert_eq!(
         u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
@@ -737,7 +645,7 @@ fn ipv6_neighbour_solicitation_for_gateway_gets_advert() {
     let out = l.out(0);
     assert_eq!(out.len(), 1);
     assert_eq!(&out[0][0..6], &HOST_A.0);
-    let (src, dst, ty, _, body) = parse_icmp6(&out[0]);
+    let (src, dst, ty, _, body) = icmp6_of(&out[0]);
     assert_eq!((src, dst, ty), (v6("2001:db8::1"), v6("2001:db8::2"), 136));
     let icmp = Icmpv6Packet::new_checked(&body[..]).unwrap();
     match weir_packet::Icmpv6Repr::parse(&icmp).unwrap() {
@@ -761,7 +669,7 @@ fn ipv6_next_hop_resolution_by_neighbour_discovery() {
     l.send(0, host_udp6("2001:db8:1::77", 64, 10));
     let req = l.out(1);
     assert_eq!(req.len(), 1, "NS sent");
-    let (src, dst, ty, _, _) = parse_icmp6(&req[0]);
+    let (src, dst, ty, _, _) = icmp6_of(&req[0]);
     assert_eq!((src, ty), (v6("2001:db8:1::1"), 135));
     assert_eq!(
         dst,
@@ -787,7 +695,7 @@ fn ipv6_ping_to_gateway_and_link_local() {
     );
     let out = l.out(0);
     assert_eq!(out.len(), 1);
-    let (src, dst, ty, _, _) = parse_icmp6(&out[0]);
+    let (src, dst, ty, _, _) = icmp6_of(&out[0]);
     assert_eq!((src, dst, ty), (v6("2001:db8::1"), v6("2001:db8::2"), 129));
     // Link-local: the host must resolve it, answer and be answered.
     let ll = weir_dataplane::config::link_local_from_mac(GW0);
@@ -798,7 +706,7 @@ fn ipv6_ping_to_gateway_and_link_local() {
     l.dp.poll();
     let out = l.out(0);
     assert_eq!(out.len(), 1, "echo reply to link-local source");
-    let (src, dst, ty, _, _) = parse_icmp6(&out[0]);
+    let (src, dst, ty, _, _) = icmp6_of(&out[0]);
     assert_eq!((src, dst, ty), (ll, host_ll, 129));
 }
 

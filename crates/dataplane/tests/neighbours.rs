@@ -99,7 +99,11 @@ fn a_table_full_of_resolved_neighbours_refuses_and_counts() {
     l.dp.poll();
     assert_eq!(l.dp.control.neighbour_count(2), 16);
     let refused = l.dp.control.stats.neigh_refused;
-    assert_eq!(refused, 40 - 15, "one slot is the gateway's");
+    assert_eq!(
+        refused,
+        40 - 14,
+        "two slots are the gateway's and router C's"
+    );
     // A scan now finds no room either: refused, counted, table unchanged.
     scan(&mut l, 1000, 100);
     assert_eq!(l.dp.control.neighbour_count(2), 16);

@@ -9,9 +9,7 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use weir_packet::{
-    EtherType, Icmpv4Packet, Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr,
-};
+use weir_packet::{EtherType, Ipv4Packet, Ipv6Packet};
 
 use super::Control;
 use crate::config::{Config, PortId, VrfId};
@@ -94,26 +92,16 @@ fn error4(cfg: &Config, vrf: VrfId, l3: &[u8]) -> Option<(PortId, Vec<u8>)> {
     let mut f = vec![0u8; 14 + 28 + quoted];
     f[..12].copy_from_slice(&rewrite);
     f[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
-    Ipv4Repr {
+    f[42..].copy_from_slice(&l3[..quoted]);
+    crate::nodes::icmp4::write_error(
+        &mut f[14..],
         src,
         dst,
-        protocol: IpProtocol::ICMP,
-        ttl: 64,
-        dscp_ecn: 0xc0,
-        ident: 0,
-        dont_frag: false,
-        more_frags: false,
-        frag_offset: 0,
-        options: Vec::new(),
-        payload_len: 8 + quoted,
-    }
-    .emit(&mut Ipv4Packet::new_unchecked(&mut f[14..]));
-    f[42..].copy_from_slice(&l3[..quoted]);
-    let mut icmp = Icmpv4Packet::new_unchecked(&mut f[34..]);
-    icmp.set_msg_type(ICMP_DEST_UNREACHABLE);
-    icmp.set_code(CODE_HOST_UNREACHABLE);
-    icmp.set_rest_of_header(0);
-    icmp.fill_checksum();
+        ICMP_DEST_UNREACHABLE,
+        CODE_HOST_UNREACHABLE,
+        0,
+        quoted,
+    );
     Some((port, f))
 }
 
@@ -130,21 +118,15 @@ fn error6(cfg: &Config, vrf: VrfId, l3: &[u8]) -> Option<(PortId, Vec<u8>)> {
     let mut f = vec![0u8; 14 + 48 + quoted];
     f[..12].copy_from_slice(&rewrite);
     f[12..14].copy_from_slice(&EtherType::IPV6.0.to_be_bytes());
-    Ipv6Repr {
+    f[62..].copy_from_slice(&l3[..quoted]);
+    crate::nodes::icmp6::write_error(
+        &mut f[14..],
         src,
         dst,
-        next_header: IpProtocol::ICMPV6,
-        hop_limit: 64,
-        traffic_class: 0,
-        flow_label: 0,
-        payload_len: 8 + quoted,
-    }
-    .emit(&mut Ipv6Packet::new_unchecked(&mut f[14..]));
-    f[62..].copy_from_slice(&l3[..quoted]);
-    let mut icmp = Icmpv6Packet::new_unchecked(&mut f[54..]);
-    icmp.set_msg_type(ICMP6_DEST_UNREACHABLE);
-    icmp.set_code(CODE6_ADDR_UNREACHABLE);
-    icmp.set_rest_of_header(0);
-    icmp.fill_checksum(src, dst);
+        ICMP6_DEST_UNREACHABLE,
+        CODE6_ADDR_UNREACHABLE,
+        0,
+        quoted,
+    );
     Some((port, f))
 }

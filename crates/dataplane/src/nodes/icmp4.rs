@@ -3,6 +3,8 @@
 //! another error, a non-first fragment, a non-unicast packet or one that
 //! came to a link-layer broadcast or multicast address.
 
+use std::net::Ipv4Addr;
+
 use crate::buffer::{PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::graph::{Ctx, Dispatch, Node, Reason};
 use crate::nodes::ip4::{martian_src, CODE_FRAG_NEEDED, ICMP_DEST_UNREACHABLE};
@@ -86,23 +88,6 @@ impl Node for Icmp4Error {
             buf.meta.flags |= FLAG_TTL_DONE;
             buf.set_len(start + HDRS + quoted);
             let d = &mut buf.data_mut()[start..];
-            let repr = Ipv4Repr {
-                src,
-                dst: orig_src,
-                protocol: IpProtocol::ICMP,
-                ttl: 64,
-                dscp_ecn: 0xc0,
-                ident: 0,
-                dont_frag: false,
-                more_frags: false,
-                frag_offset: 0,
-                options: Vec::new(),
-                payload_len: 8 + quoted,
-            };
-            repr.emit(&mut Ipv4Packet::new_unchecked(&mut d[..]));
-            let mut icmp = Icmpv4Packet::new_unchecked(&mut d[20..]);
-            icmp.set_msg_type(ty);
-            icmp.set_code(code);
             let rest = if ty == ICMP_DEST_UNREACHABLE && code == CODE_FRAG_NEEDED {
                 param as u32
             } else if ty == ICMP_PARAM_PROBLEM {
@@ -111,9 +96,41 @@ impl Node for Icmp4Error {
             } else {
                 0
             };
-            icmp.set_rest_of_header(rest);
-            icmp.fill_checksum();
+            write_error(d, src, orig_src, ty, code, rest, quoted);
             out.next(i, 0);
         }
     }
+}
+
+/// Writes the IPv4 and ICMP headers of an error from `src` to `dst` at the
+/// start of `d`, in front of the `quoted` bytes already at `d[28..]`, and
+/// fills both checksums.
+pub(crate) fn write_error(
+    d: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ty: u8,
+    code: u8,
+    rest: u32,
+    quoted: usize,
+) {
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: IpProtocol::ICMP,
+        ttl: 64,
+        dscp_ecn: 0xc0,
+        ident: 0,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        options: Vec::new(),
+        payload_len: 8 + quoted,
+    }
+    .emit(&mut Ipv4Packet::new_unchecked(&mut d[..]));
+    let mut icmp = Icmpv4Packet::new_unchecked(&mut d[20..]);
+    icmp.set_msg_type(ty);
+    icmp.set_code(code);
+    icmp.set_rest_of_header(rest);
+    icmp.fill_checksum();
 }

@@ -3,6 +3,8 @@
 //! a packet from an unspecified or multicast source, nor about one that came
 //! to a link-layer multicast address.
 
+use std::net::Ipv6Addr;
+
 use crate::buffer::{PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::graph::{Ctx, Dispatch, Node, Reason};
 use crate::nodes::ip6::ICMP6_PACKET_TOO_BIG;
@@ -88,26 +90,42 @@ impl Node for Icmp6Error {
             buf.meta.flags |= FLAG_TTL_DONE;
             buf.set_len(start + HDRS + quoted);
             let d = &mut buf.data_mut()[start..];
-            let repr = Ipv6Repr {
-                src,
-                dst: orig_src,
-                next_header: IpProtocol::ICMPV6,
-                hop_limit: 64,
-                traffic_class: 0,
-                flow_label: 0,
-                payload_len: 8 + quoted,
-            };
-            repr.emit(&mut Ipv6Packet::new_unchecked(&mut d[..]));
-            let mut icmp = Icmpv6Packet::new_unchecked(&mut d[40..]);
-            icmp.set_msg_type(ty);
-            icmp.set_code(code);
-            icmp.set_rest_of_header(if ty == ICMP6_PACKET_TOO_BIG {
+            let rest = if ty == ICMP6_PACKET_TOO_BIG {
                 param as u32
             } else {
                 0
-            });
-            icmp.fill_checksum(src, orig_src);
+            };
+            write_error(d, src, orig_src, ty, code, rest, quoted);
             out.next(i, 0);
         }
     }
+}
+
+/// Writes the IPv6 and ICMPv6 headers of an error from `src` to `dst` at
+/// the start of `d`, in front of the `quoted` bytes already at `d[48..]`,
+/// and fills the checksum.
+pub(crate) fn write_error(
+    d: &mut [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ty: u8,
+    code: u8,
+    rest: u32,
+    quoted: usize,
+) {
+    Ipv6Repr {
+        src,
+        dst,
+        next_header: IpProtocol::ICMPV6,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: 8 + quoted,
+    }
+    .emit(&mut Ipv6Packet::new_unchecked(&mut d[..]));
+    let mut icmp = Icmpv6Packet::new_unchecked(&mut d[40..]);
+    icmp.set_msg_type(ty);
+    icmp.set_code(code);
+    icmp.set_rest_of_header(rest);
+    icmp.fill_checksum(src, dst);
 }

@@ -1,6 +1,6 @@
-//! A small gateway on the memory driver shared by the conformance and
-//! neighbour tests: p0 towards host A, p1 towards router B, p2 an attached
-//! subnet with nobody configured on it.
+//! A small gateway on the memory driver shared by the forwarding,
+//! conformance and neighbour tests: p0 towards host A, p1 towards router B,
+//! p2 an attached /16 with only router C (10.2.0.2) known on it.
 
 #![allow(dead_code)]
 
@@ -16,6 +16,7 @@ pub const GW1: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x11]);
 pub const GW2: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x12]);
 pub const HOST_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0xaa, 0x01]);
 pub const ROUTER_B: MacAddr = MacAddr([0x02, 0, 0, 0, 0xbb, 0x01]);
+pub const ROUTER_C: MacAddr = MacAddr([0x02, 0, 0, 0, 0xcc, 0x01]);
 
 pub fn v4(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -42,7 +43,7 @@ pub struct Lab {
 /// p0: 10.0.0.1/24, 2001:db8::1/64 (host A at .2 / ::2, static);
 /// p1: 10.1.0.1/24, 2001:db8:1::1/64 (router B at .2 / ::2, static),
 ///     routes 192.0.2.0/24 and 2001:db8:100::/48 via B;
-/// p2: 10.2.0.1/16, 2001:db8:2::1/64, nobody known.
+/// p2: 10.2.0.1/16, 2001:db8:2::1/64, router C at 10.2.0.2 (static).
 pub fn lab() -> Lab {
     let mut b = Builder::new(1);
     let p0 = b.memory_port(0, "p0", GW0, 1500).unwrap().remove(0);
@@ -57,6 +58,7 @@ pub fn lab() -> Lab {
     c.add_address(2, net("2001:db8:2::1/64")).unwrap();
     c.set_static_neighbour(0, IpAddr::V4(v4("10.0.0.2")), HOST_A);
     c.set_static_neighbour(1, IpAddr::V4(v4("10.1.0.2")), ROUTER_B);
+    c.set_static_neighbour(2, IpAddr::V4(v4("10.2.0.2")), ROUTER_C);
     c.set_static_neighbour(0, IpAddr::V6(v6("2001:db8::2")), HOST_A);
     c.set_static_neighbour(1, IpAddr::V6(v6("2001:db8:1::2")), ROUTER_B);
     c.add_route(0, net("192.0.2.0/24"), via("10.1.0.2"))
