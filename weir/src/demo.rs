@@ -97,14 +97,7 @@ pub fn run(rounds: usize) {
         ),
         (
             "ARP who-has 10.0.0.1",
-            frames::arp(
-                ArpOperation::Request,
-                MacAddr::BROADCAST,
-                HOST,
-                host,
-                MacAddr::ZERO,
-                Ipv4Addr::new(10, 0, 0, 1),
-            ),
+            frames::arp_request(HOST, host, Ipv4Addr::new(10, 0, 0, 1)),
         ),
         (
             "NS for 2001:db8::1",

@@ -224,6 +224,18 @@ pub fn neighbor_advert(
     icmp6(dst_mac, src_mac, target, dst, 255, &msg)
 }
 
+/// A broadcast ARP request: who has `target_ip`? Tell `sender_ip`.
+pub fn arp_request(sender_mac: MacAddr, sender_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u8> {
+    arp(
+        ArpOperation::Request,
+        MacAddr::BROADCAST,
+        sender_mac,
+        sender_ip,
+        MacAddr::ZERO,
+        target_ip,
+    )
+}
+
 pub fn arp(
     op: ArpOperation,
     dst_mac: MacAddr,

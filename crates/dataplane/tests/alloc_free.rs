@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use weir_dataplane::driver::PortQueue;
 use weir_dataplane::frames::{self, V4, V6};
 use weir_dataplane::{Builder, MemoryQueue, Reason};
-use weir_packet::{ArpOperation, MacAddr};
+use weir_packet::MacAddr;
 
 struct Counting;
 
@@ -82,14 +82,7 @@ fn per_packet_work_allocates_nothing() {
         ),
         // Answered in place.
         frames::neighbor_solicit(HOST, h6, gw6),
-        frames::arp(
-            ArpOperation::Request,
-            MacAddr::BROADCAST,
-            HOST,
-            a,
-            MacAddr::ZERO,
-            Ipv4Addr::new(10, 0, 0, 1),
-        ),
+        frames::arp_request(HOST, a, Ipv4Addr::new(10, 0, 0, 1)),
         // Learned from (an advert with extra options to walk).
         {
             let mut f = frames::neighbor_advert(GW0, HOST, h6, gw6);

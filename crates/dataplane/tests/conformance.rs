@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use weir_dataplane::frames::{self, V4};
 use weir_dataplane::Reason;
-use weir_packet::{ArpOperation, MacAddr};
+use weir_packet::MacAddr;
 
 const MCAST4: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x09]);
 const MCAST6: MacAddr = MacAddr([0x33, 0x33, 0x00, 0x00, 0x00, 0x09]);
@@ -52,14 +52,7 @@ fn traffic_to_the_gateway_in_link_broadcast_still_works() {
     let mut l = lab();
     l.send(
         0,
-        frames::arp(
-            ArpOperation::Request,
-            MacAddr::BROADCAST,
-            HOST_A,
-            v4("10.0.0.2"),
-            MacAddr::ZERO,
-            v4("10.0.0.1"),
-        ),
+        frames::arp_request(HOST_A, v4("10.0.0.2"), v4("10.0.0.1")),
     );
     let out = l.out(0);
     assert_eq!(out.len(), 1, "ARP reply");

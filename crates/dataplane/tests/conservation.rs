@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 use weir_dataplane::frames::{self, V4, V6};
 use weir_dataplane::testbed::{split_frames, Testbed, GW0, GW1, HOST, ROUTER};
-use weir_packet::{ArpOperation, MacAddr};
+use weir_packet::MacAddr;
 
 /// Valid frames of every kind the graph handles, to mutate.
 fn seeds() -> Vec<(u8, Vec<u8>)> {
@@ -87,17 +87,7 @@ fn seeds() -> Vec<(u8, Vec<u8>)> {
                 "2001:db8:1::1".parse().unwrap(),
             ),
         ),
-        (
-            0,
-            frames::arp(
-                ArpOperation::Request,
-                MacAddr::BROADCAST,
-                HOST,
-                a,
-                MacAddr::ZERO,
-                Ipv4Addr::new(10, 0, 0, 1),
-            ),
-        ),
+        (0, frames::arp_request(HOST, a, Ipv4Addr::new(10, 0, 0, 1))),
         (
             3,
             frames::udp4(HOST, GW0, &v4([10, 0, 0, 2], 64), 179, 1, 20),

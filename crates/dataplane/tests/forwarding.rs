@@ -214,14 +214,7 @@ fn arp_request_for_gateway_gets_reply() {
     let mut l = lab();
     l.send(
         0,
-        frames::arp(
-            ArpOperation::Request,
-            MacAddr::BROADCAST,
-            HOST_A,
-            v4("10.0.0.2"),
-            MacAddr::ZERO,
-            v4("10.0.0.1"),
-        ),
+        frames::arp_request(HOST_A, v4("10.0.0.2"), v4("10.0.0.1")),
     );
     let out = l.out(0);
     assert_eq!(out.len(), 1);
@@ -233,14 +226,7 @@ fn arp_request_for_gateway_gets_reply() {
     // A request for someone else is not answered.
     l.send(
         0,
-        frames::arp(
-            ArpOperation::Request,
-            MacAddr::BROADCAST,
-            HOST_A,
-            v4("10.0.0.2"),
-            MacAddr::ZERO,
-            v4("10.0.0.77"),
-        ),
+        frames::arp_request(HOST_A, v4("10.0.0.2"), v4("10.0.0.77")),
     );
     assert!(l.out(0).is_empty());
     assert_eq!(l.reason(Reason::ArpNotForUs), 1);

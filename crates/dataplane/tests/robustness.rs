@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 use weir_dataplane::frames::{self, V4};
 use weir_dataplane::{Builder, Dataplane, MemoryHandle, RouteTarget, POOL_SIZE};
-use weir_packet::{ArpOperation, MacAddr};
+use weir_packet::MacAddr;
 
 const GW0: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x10]);
 const GW1: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x11]);
@@ -76,14 +76,7 @@ fn seeds() -> Vec<Vec<u8>> {
             "2001:db8::9".parse().unwrap(),
             "2001:db8::1".parse().unwrap(),
         ),
-        frames::arp(
-            ArpOperation::Request,
-            MacAddr::BROADCAST,
-            HOST,
-            a,
-            MacAddr::ZERO,
-            Ipv4Addr::new(10, 0, 0, 1),
-        ),
+        frames::arp_request(HOST, a, Ipv4Addr::new(10, 0, 0, 1)),
     ]
 }
 
