@@ -3,83 +3,33 @@
 //! never a Rust debug representation.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use weir_lab::Netns;
 
-const WEIR: &str = env!("CARGO_BIN_EXE_weir");
+mod api_common;
+use api_common::{Daemon, WEIR};
 
-/// A `weir serve` with no interfaces in a namespace of its own, API on a
-/// unix socket; killed on drop (the namespace goes with the `Netns`).
-struct Daemon {
-    child: Child,
-    sock: String,
-    log: std::path::PathBuf,
+/// A `weir serve` with no interfaces in a namespace of its own (the
+/// namespace goes with the `Netns`).
+fn daemon(ns: &Netns, dir: &Path) -> Daemon {
+    let store = dir.join("store.redb");
+    Daemon::start(
+        ns.command(WEIR),
+        dir,
+        &["--no-mirror", "--store", store.to_str().unwrap()],
+    )
 }
 
-impl Daemon {
-    fn start(ns: &Netns, dir: &Path) -> Daemon {
-        let ready = dir.join("ready");
-        let sock = format!("unix:{}", dir.join("api.sock").display());
-        let log = dir.join("weir.log");
-        let child = ns
-            .command(WEIR)
-            .args(["serve", "--no-mirror", "--listen", &sock, "--store"])
-            .arg(dir.join("store.redb"))
-            .arg("--ready-file")
-            .arg(&ready)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let d = Daemon { child, sock, log };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !ready.exists() {
-            assert!(Instant::now() < deadline, "not ready: {}", d.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut c = Command::new(WEIR);
-        c.args(args).args(["--server", &self.sock]);
-        c.env_remove("WEIR_SERVER").env_remove("WEIR_TOKEN");
-        c.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut p = c.spawn().unwrap();
-        if let Some(t) = stdin {
-            use std::io::Write;
-            p.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
-        }
-        let o = p.wait_with_output().unwrap();
-        assert!(
-            o.status.success(),
-            "weir {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        o
-    }
-
-    fn out(&self, args: &[&str]) -> String {
-        String::from_utf8(self.cli(args, None).stdout).unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// What `weir ARGS` printed, which must have succeeded.
+fn out(d: &Daemon, args: &[&str]) -> String {
+    let o = d.run(args, None);
+    assert!(
+        o.status.success(),
+        "weir {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
 }
 
 /// For people: whole lines, no trailing blanks, no debug structs.
@@ -115,13 +65,14 @@ spec: { vpc: blue, prefix: 10.2.0.0/16, blackhole: true }
 fn status_history_stats_and_describe_are_tables_for_people() {
     let ns = Netns::new("cli").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&ns, dir.path());
-    d.cli(&["apply", "-f", "-"], Some(PENDING_ROUTE));
+    let d = daemon(&ns, dir.path());
+    let (code, text) = d.cli(&["apply", "-f", "-"], Some(PENDING_ROUTE));
+    assert_eq!(code, 0, "{text}");
 
     // Both routes wait for Vpc blue.
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        let s = d.out(&["status"]);
+        let s = out(&d, &["status"]);
         if s.matches("pending").count() >= 2 {
             break s;
         }
@@ -152,16 +103,19 @@ fn status_history_stats_and_describe_are_tables_for_people() {
         assert_eq!(col(r, "waiting for"), reason, "{status}");
     }
 
-    let history = d.out(&["history"]);
+    let history = out(&d, &["history"]);
     readable("history", &history);
     assert!(history.starts_with('#'), "{history}");
     assert!(history.contains("  change\n"), "{history}");
 
-    let stats = d.out(&["stats"]);
+    let stats = out(&d, &["stats"]);
     readable("stats", &stats);
     assert!(stats.starts_with("rx 0 packets, tx 0 packets\n"), "{stats}");
 
-    let describe = d.out(&["describe", "route", "a-route-with-a-rather-long-name"]);
+    let describe = out(
+        &d,
+        &["describe", "route", "a-route-with-a-rather-long-name"],
+    );
     readable("describe", &describe);
     let value_col = col(describe.lines().next().unwrap(), "a-route");
     for l in describe.lines() {

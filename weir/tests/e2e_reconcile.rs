@@ -5,11 +5,13 @@
 //! by another writer is applied through watch.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use weir_lab::{unique_name, Lab, Topology};
+
+mod api_common;
+use api_common::{Daemon, WEIR};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -20,69 +22,26 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-struct Weir {
-    child: Option<Child>,
-    sock: String,
-    log: PathBuf,
+/// weir serve in the lab's gateway namespace.
+struct Weir(Daemon);
+
+impl std::ops::Deref for Weir {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Weir {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.0
+    }
 }
 
 impl Weir {
     fn start(lab: &Lab, dir: &Path, store: &str) -> Weir {
-        let ready = dir.join("ready");
-        let _ = std::fs::remove_file(&ready);
-        let sock = format!("unix:{}", dir.join("api.sock").display());
-        let log = dir.join("weir.log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", lab.node("gw").name()])
-            .arg(env!("CARGO_BIN_EXE_weir"))
-            .args(["serve", "--store", store, "--listen", &sock, "--node", "gw"])
-            .arg("--ready-file")
-            .arg(&ready)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .unwrap();
-        let w = Weir {
-            child: Some(child),
-            sock,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !ready.exists() {
-            assert!(Instant::now() < deadline, "weir not ready:\n{}", w.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        w
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Run the weir CLI against this daemon.
-    fn cli(&self, args: &[&str], stdin: Option<&str>) -> (i32, String) {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
-        c.args(args).env("WEIR_SERVER", &self.sock);
-        c.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut p = c.spawn().unwrap();
-        if let Some(text) = stdin {
-            use std::io::Write;
-            p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        }
-        let out = p.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        let cmd = lab.node("gw").command(WEIR);
+        Weir(Daemon::start(cmd, dir, &["--store", store, "--node", "gw"]))
     }
 
     fn apply(&self, yaml: &str) {
@@ -110,29 +69,6 @@ impl Weir {
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while c.try_wait().unwrap().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
         }
     }
 }

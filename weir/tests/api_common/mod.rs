@@ -133,3 +133,97 @@ pub fn http(
     // Chunked bodies are not expected (the API sends Content-Length).
     Ok((status, body.to_string()))
 }
+
+/// A `weir serve` with its API on a unix socket in `dir` and its log in
+/// `dir/weir.log`, started by `cmd` (`weir` itself, or `weir` under
+/// `ip netns exec`); waited for until ready, killed on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    pub sock: String,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// `cmd serve --listen unix:DIR/api.sock --ready-file … ARGS`.
+    pub fn start(mut cmd: Command, dir: &Path, args: &[&str]) -> Daemon {
+        let ready = dir.join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let sock = format!("unix:{}", dir.join("api.sock").display());
+        let log = dir.join("weir.log");
+        let child = cmd
+            .args(["serve", "--listen", &sock, "--ready-file"])
+            .arg(&ready)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .expect("run weir serve");
+        let d = Daemon {
+            child: Some(child),
+            sock,
+            log,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !ready.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "weir serve not ready:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `weir ARGS --server SOCK`, with `stdin` fed in.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = Command::new(WEIR);
+        c.args(args).args(["--server", &self.sock]);
+        c.env_remove("WEIR_SERVER").env_remove("WEIR_TOKEN");
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut p = c.spawn().expect("run weir");
+        if let Some(text) = stdin {
+            p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        p.wait_with_output().unwrap()
+    }
+
+    /// The exit code of `weir ARGS` and what it printed (stdout, then stderr).
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> (i32, String) {
+        let o = self.run(args, stdin);
+        (o.status.code().unwrap_or(-1), stdout(&o) + &stderr(&o))
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within 10 s.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while c.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
