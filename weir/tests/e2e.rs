@@ -3,14 +3,16 @@
 //! and a clean SIGTERM. Once per driver.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use weir_lab::{unique_name, Lab, Topology};
 
+mod api_common;
 mod e2e_probe;
+use api_common::{Daemon, WEIR};
 use e2e_probe::{Answer, Prober};
 
 fn tempdir() -> TempDir {
@@ -46,88 +48,25 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// A running `weir serve`, stopped (SIGKILL) if the test fails.
-struct Weir {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Weir {
-    fn start(lab: &Lab, driver: &str, dir: &Path) -> Weir {
-        let cfg = dir.join("gateway.yaml");
-        std::fs::write(&cfg, GATEWAY.replace("DRIVER", driver)).unwrap();
-        let ready = dir.join("ready");
-        let log = dir.join("weir.log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", lab.node("gw").name()])
-            .arg(env!("CARGO_BIN_EXE_weir"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .arg("--store")
-            .arg(dir.join("store.redb"))
-            .arg("--listen")
-            .arg(format!("unix:{}", dir.join("api.sock").display()))
-            .arg("--ready-file")
-            .arg(&ready)
-            .stdout(Stdio::from(
-                std::fs::File::create(dir.join("weir.out")).unwrap(),
-            ))
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .unwrap();
-        let w = Weir {
-            child: Some(child),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !ready.exists() {
-            assert!(Instant::now() < deadline, "weir not ready:\n{}", w.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert_eq!(
-            std::fs::read_to_string(&ready).unwrap(),
-            "ready\n",
-            "{}",
-            w.log()
-        );
-        w
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM; returns the exit code.
-    fn stop(&mut self) -> Option<i32> {
-        let mut c = self.child.take()?;
-        unsafe_kill(c.id(), "TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(s) = c.try_wait().unwrap() {
-                return s.code();
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn unsafe_kill(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status();
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// `weir serve` in gw with the gateway's day-0 file on `driver`; the
+/// ready file must say that every object was configured.
+fn start(lab: &Lab, driver: &str, dir: &Path) -> Daemon {
+    let cfg = dir.join("gateway.yaml");
+    std::fs::write(&cfg, GATEWAY.replace("DRIVER", driver)).unwrap();
+    let store = dir.join("store.redb");
+    let d = Daemon::start(
+        lab.node("gw").command(WEIR),
+        dir,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    );
+    let ready = std::fs::read_to_string(dir.join("ready")).unwrap();
+    assert_eq!(ready, "ready\n", "{}", d.log());
+    d
 }
 
 fn lab() -> (Lab, TempDir) {
@@ -174,7 +113,7 @@ fn iperf_bps(lab: &Lab, server_node: &str, bind: &str, client_node: &str) -> f64
 fn gateway_end_to_end(driver: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (lab, dir) = lab();
-    let mut weir = Weir::start(&lab, driver, dir.path());
+    let mut weir = start(&lab, driver, dir.path());
     let log = weir.log();
     let expect = if driver == "afpacket" {
         "via afpacket"
@@ -269,7 +208,7 @@ fn gateway_end_to_end_afpacket() {
 fn one_answer_per_probe(driver: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (lab, dir) = lab();
-    let mut weir = Weir::start(&lab, driver, dir.path());
+    let mut weir = start(&lab, driver, dir.path());
     // Resolve both ways first, so no resolution traffic is in the way.
     ok(&lab, "h1", &["ping", "-c", "1", "-W", "2", "10.0.1.1"]);
     ok(
@@ -382,4 +321,31 @@ fn bad_day0_file_is_refused_with_the_field() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("spec.mtu"), "{err}");
+}
+
+/// weir killed with SIGKILL cleans nothing up itself: the kernel must
+/// (the XDP program and the tcx guards are BPF links, the kernel mirrors
+/// non-persistent TAPs), and a restarted weir takes the interfaces again.
+#[test]
+fn nothing_is_left_behind_after_kill_9_and_weir_starts_again() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, dir) = lab();
+    let mut weir = start(&lab, "afxdp", dir.path());
+    ok(&lab, "h1", &["ping", "-c", "1", "-W", "2", "10.0.2.2"]);
+    weir.kill_9();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let links = ok(&lab, "gw", &["ip", "-d", "link", "show"]);
+        if !links.contains("cp-") && !links.contains("xdp") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind after SIGKILL:\n{links}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let weir = start(&lab, "afxdp", dir.path());
+    ok(&lab, "h1", &["ping", "-c", "1", "-W", "2", "10.0.2.2"]);
+    assert!(weir.log().contains("via afxdp"), "{}", weir.log());
 }

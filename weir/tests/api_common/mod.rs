@@ -203,16 +203,28 @@ impl Daemon {
         (o.status.code().unwrap_or(-1), stdout(&o) + &stderr(&o))
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited within 10 s.
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while c.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
+    /// SIGTERM, then SIGKILL if it has not exited within 10 s; the exit
+    /// code of a clean exit.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s.code();
             }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
+    /// SIGKILL, as a crash would: nothing is cleaned up by weir itself.
+    pub fn kill_9(&mut self) {
+        if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -221,9 +233,6 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.kill_9();
     }
 }

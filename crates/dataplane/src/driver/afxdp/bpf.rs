@@ -12,7 +12,12 @@
 //! ```
 //!
 //! One attachment per interface (and namespace) is shared by every queue
-//! weir opens on it; the last one dropped detaches the program.
+//! weir opens on it; the last one dropped detaches the program. The
+//! program is attached through a BPF link (`BPF_LINK_CREATE`, kernel 5.9
+//! and later), which the kernel detaches when its last file descriptor
+//! closes: a weir killed with SIGKILL leaves no program behind, and a
+//! restarted weir can attach again. Older kernels get the netlink attach
+//! (`IFLA_XDP`), detached on drop.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -26,6 +31,8 @@ const BPF_MAP_CREATE: libc::c_int = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_int = 3;
 const BPF_PROG_LOAD: libc::c_int = 5;
+const BPF_LINK_CREATE: libc::c_int = 28;
+const BPF_XDP: u32 = 37;
 const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_PSEUDO_MAP_FD: u8 = 1;
@@ -119,11 +126,18 @@ pub struct Attachment {
     ifname: String,
     ifindex: u32,
     key: (u64, u64, u32),
-    flags: u32,
     pub mode: XdpMode,
     map: OwnedFd,
     _prog: OwnedFd,
-    rtnl: Mutex<Rtnl>,
+    hook: Hook,
+}
+
+/// How the program is attached.
+enum Hook {
+    /// A BPF link: closing it detaches the program.
+    Link { _fd: OwnedFd },
+    /// The netlink attach of kernels without XDP links: detached on drop.
+    Netlink { rtnl: Mutex<Rtnl>, flags: u32 },
 }
 
 impl Attachment {
@@ -150,11 +164,12 @@ impl Attachment {
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        let flags = self.flags & !netlink::XDP_FLAGS_UPDATE_IF_NOEXIST;
-        if let Ok(mut nl) = self.rtnl.lock() {
-            let _ = nl.set_xdp(self.ifindex, -1, flags);
+        if let Hook::Netlink { rtnl, flags } = &self.hook {
+            let flags = flags & !netlink::XDP_FLAGS_UPDATE_IF_NOEXIST;
+            if let Ok(mut nl) = rtnl.lock() {
+                let _ = nl.set_xdp(self.ifindex, -1, flags);
+            }
         }
-        let _ = &self.ifname;
     }
 }
 
@@ -223,7 +238,8 @@ fn load_and_attach(
             .u32(4, insns.len() as u32)
             .u64(8, insns.as_ptr() as u64)
             .u64(16, license.as_ptr() as u64)
-            .bytes(48, b"weir_xsk");
+            .bytes(48, b"weir_xsk")
+            .u32(68, BPF_XDP);
         if !log.is_empty() {
             a.u32(24, 1)
                 .u32(28, log.len() as u32)
@@ -246,7 +262,27 @@ fn load_and_attach(
         }
     };
 
-    let mut rtnl = Rtnl::open().map_err(sys("socket(NETLINK_ROUTE)"))?;
+    let (mode, hook) = hook(ifname, ifindex, prog.as_raw_fd(), mode)?;
+    Ok(Attachment {
+        ifname: ifname.to_string(),
+        ifindex,
+        key,
+        mode,
+        map,
+        _prog: prog,
+        hook,
+    })
+}
+
+/// Attaches program `prog_fd` to `ifindex` in `mode` (or the first mode
+/// that works, for `Auto`): through a BPF link where the kernel has them.
+fn hook(
+    ifname: &str,
+    ifindex: u32,
+    prog_fd: i32,
+    mode: XdpMode,
+) -> Result<(XdpMode, Hook), DriverError> {
+    let sys = |op| move |e| DriverError::sys_err(ifname, op, e);
     let tries: &[(XdpMode, u32)] = match mode {
         XdpMode::Native => &[(XdpMode::Native, netlink::XDP_FLAGS_DRV_MODE)],
         XdpMode::Skb => &[(XdpMode::Skb, netlink::XDP_FLAGS_SKB_MODE)],
@@ -255,28 +291,48 @@ fn load_and_attach(
             (XdpMode::Skb, netlink::XDP_FLAGS_SKB_MODE),
         ],
     };
+    let busy = || DriverError::XdpBusy {
+        ifname: ifname.to_string(),
+    };
     let mut last = None;
+    let mut links = true;
     for &(m, f) in tries {
-        let flags = f | netlink::XDP_FLAGS_UPDATE_IF_NOEXIST;
-        match rtnl.set_xdp(ifindex, prog.as_raw_fd(), flags) {
-            Ok(()) => {
-                return Ok(Attachment {
-                    ifname: ifname.to_string(),
-                    ifindex,
-                    key,
-                    flags,
-                    mode: m,
-                    map,
-                    _prog: prog,
-                    rtnl: Mutex::new(rtnl),
-                })
+        let mut a = Attr::new();
+        a.u32(0, prog_fd as u32)
+            .u32(4, ifindex)
+            .u32(8, BPF_XDP)
+            .u32(12, f);
+        match bpf(BPF_LINK_CREATE, &mut a) {
+            Ok(fd) => return Ok((m, Hook::Link { _fd: owned(fd) })),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Err(busy()),
+            // No XDP links on this kernel: attach through netlink below.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL)) => {
+                links = false;
+                break;
             }
-            Err(e) if e.err.raw_os_error() == Some(libc::EBUSY) => {
-                return Err(DriverError::XdpBusy {
-                    ifname: ifname.to_string(),
-                })
+            Err(e) => {
+                last = Some((
+                    m,
+                    netlink::NlError {
+                        err: e,
+                        message: None,
+                    },
+                ))
             }
-            Err(e) => last = Some((m, e)),
+        }
+    }
+    if !links {
+        let mut rtnl = Rtnl::open().map_err(sys("socket(NETLINK_ROUTE)"))?;
+        for &(m, f) in tries {
+            let flags = f | netlink::XDP_FLAGS_UPDATE_IF_NOEXIST;
+            match rtnl.set_xdp(ifindex, prog_fd, flags) {
+                Ok(()) => {
+                    let rtnl = Mutex::new(rtnl);
+                    return Ok((m, Hook::Netlink { rtnl, flags }));
+                }
+                Err(e) if e.err.raw_os_error() == Some(libc::EBUSY) => return Err(busy()),
+                Err(e) => last = Some((m, e)),
+            }
         }
     }
     let (m, e) = last.expect("at least one mode tried");
