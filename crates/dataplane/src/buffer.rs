@@ -11,6 +11,8 @@ pub type PktId = u32;
 pub const HEADROOM: usize = 128;
 /// Largest frame a buffer holds (Ethernet header included).
 pub const DATA_ROOM: usize = 2048;
+/// The largest port MTU: its frames (with an 802.1Q tag) fit a buffer.
+pub const MAX_MTU: u16 = (DATA_ROOM - 14 - 4) as u16;
 const BUF_SIZE: usize = HEADROOM + DATA_ROOM;
 
 /// Per-packet metadata, filled in by the nodes as the packet advances.

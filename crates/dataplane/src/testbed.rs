@@ -48,7 +48,10 @@ impl Testbed {
         let mut b = Builder::new(1);
         let p0 = b.memory_port(0, "p0", GW0, 1500).expect("port").remove(0);
         let p1 = b.memory_port(1, "p1", GW1, 1280).expect("port").remove(0);
-        let p2 = b.memory_port(2, "p2", GW2, 9000).expect("port").remove(0);
+        let p2 = b
+            .memory_port(2, "p2", GW2, crate::buffer::MAX_MTU)
+            .expect("port")
+            .remove(0);
         let m0 = b.memory_mirror(3, 0, "tap0").expect("mirror").remove(0);
         let c = b.control();
         c.settings.max_per_port = 64;

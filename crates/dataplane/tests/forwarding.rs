@@ -907,3 +907,16 @@ fn table_next_hops_leak_prefixes_between_vrfs() {
     assert!(h2.collect().is_empty());
     assert_eq!(dp.stats().reason(Reason::Ip4NoRoute), 1);
 }
+
+#[test]
+fn an_mtu_whose_frames_do_not_fit_a_buffer_is_refused() {
+    use weir_dataplane::buffer::MAX_MTU;
+    let mut l = lab();
+    let err = l.dp.control.set_port_mtu(1, MAX_MTU + 1).unwrap_err();
+    assert!(err.to_string().contains("packet buffer"), "{err}");
+    assert!(l.dp.control.set_port_mtu(1, 9000).is_err());
+    assert!(l.dp.control.set_port_mtu(1, 67).is_err());
+    l.dp.control.set_port_mtu(1, MAX_MTU).unwrap();
+    let mut b = Builder::new(1);
+    assert!(b.memory_port(0, "p0", GW0, MAX_MTU + 1).is_err());
+}

@@ -55,7 +55,7 @@ pub enum ControlError {
     AddressExists { port: PortId, addr: IpNet },
     #[error("address {addr} is not on port {port}")]
     NoAddress { port: PortId, addr: IpNet },
-    #[error("MTU {0} out of range 68..=9000")]
+    #[error("MTU {0} out of range 68..={max}: a frame must fit a packet buffer", max = crate::buffer::MAX_MTU)]
     Mtu(u16),
 }
 
@@ -312,7 +312,7 @@ impl Control {
         if self.port(id).is_some() {
             return Err(ControlError::PortExists(id));
         }
-        if !(68..=9000).contains(&mtu) {
+        if !(68..=crate::buffer::MAX_MTU).contains(&mtu) {
             return Err(ControlError::Mtu(mtu));
         }
         if !self.has_vrf(vrf) {
@@ -410,7 +410,7 @@ impl Control {
     }
 
     pub fn set_port_mtu(&mut self, id: PortId, mtu: u16) -> Result<(), ControlError> {
-        if !(68..=9000).contains(&mtu) {
+        if !(68..=crate::buffer::MAX_MTU).contains(&mtu) {
             return Err(ControlError::Mtu(mtu));
         }
         self.port_mut(id)?.mtu = mtu;
