@@ -137,10 +137,15 @@ impl EtcdStore {
         &self,
         f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.write_timeout, f).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(StoreError::Timeout(self.write_timeout)),
-        }
+        Ok(self.bounded(f).await??)
+    }
+
+    /// Any request, bounded by the request timeout; etcd's own error is
+    /// left for the caller to look into.
+    async fn bounded<T>(&self, f: impl std::future::Future<Output = T>) -> Result<T> {
+        tokio::time::timeout(self.write_timeout, f)
+            .await
+            .map_err(|_| StoreError::Timeout(self.write_timeout))
     }
 
     /// Sets how long a request waits for an answer (a writing
@@ -412,17 +417,17 @@ impl Store for EtcdStore {
         if start <= current {
             // Reading at `start` fails exactly when a watch from it would.
             let probe = self
-                .kv
-                .clone()
-                .get(
-                    "\0",
-                    Some(
-                        GetOptions::new()
-                            .with_count_only()
-                            .with_revision(start as i64),
+                .bounded(
+                    self.kv.clone().get(
+                        "\0",
+                        Some(
+                            GetOptions::new()
+                                .with_count_only()
+                                .with_revision(start as i64),
+                        ),
                     ),
                 )
-                .await;
+                .await?;
             match probe {
                 Err(e) if is_compacted(&e) => {
                     return Err(StoreError::Compacted {
@@ -434,7 +439,9 @@ impl Store for EtcdStore {
                 Ok(_) => {}
             }
         }
-        let stream = open_watch(self.watch.clone(), prefix, start).await?;
+        let stream = self
+            .bounded(open_watch(self.watch.clone(), prefix, start))
+            .await??;
         let (tx, rx) = mpsc::channel(WATCH_CHANNEL);
         let task = tokio::spawn(run_watch(
             self.watch.clone(),
@@ -465,15 +472,12 @@ impl Store for EtcdStore {
                 current,
             });
         }
-        match self
-            .kv
-            .clone()
-            .compact(
-                revision as i64,
-                Some(CompactionOptions::new().with_physical()),
-            )
-            .await
-        {
+        let mut kv = self.kv.clone();
+        let compacted = kv.compact(
+            revision as i64,
+            Some(CompactionOptions::new().with_physical()),
+        );
+        match self.bounded(compacted).await? {
             Ok(_) => Ok(()),
             Err(e) if is_compacted(&e) => Ok(()),
             Err(e) => Err(e.into()),

@@ -110,6 +110,17 @@ async fn write_to_a_frozen_etcd_has_an_unknown_outcome() {
     assert!(matches!(err, StoreError::Timeout(_)), "{err:?}");
     let err = store.txn(Txn::new()).await.unwrap_err();
     assert!(!err.is_outcome_unknown(), "a read-only txn: {err:?}");
+    // Watches and compaction are bounded the same way.
+    let t = Instant::now();
+    let err = store
+        .watch("/weir/v1/", 1)
+        .await
+        .err()
+        .expect("watch fails");
+    assert!(matches!(err, StoreError::Timeout(_)), "{err:?}");
+    let err = store.compact(before.revision).await.unwrap_err();
+    assert!(matches!(err, StoreError::Timeout(_)), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 
     server.thaw();
     // Reading back is what decides; either outcome is possible.
