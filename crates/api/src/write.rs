@@ -1,6 +1,14 @@
 //! The write path: plan changes against the cached state, validate the
 //! would-be state as a whole, then commit everything in one store
 //! transaction guarded by a `ModRevision` compare per key.
+//!
+//! Validation and the write are one atomic step even with several API
+//! servers on one store: every write that needs cross-object validation
+//! also compares and bumps one guard key ([`VALIDATED_KEY`]), whose mod
+//! revision is that of the last validated write. A server validates
+//! against a cache caught up to at least that revision; if another
+//! server's validated write lands first, the compare fails and the write
+//! is planned and validated again against the newer state.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -108,6 +116,10 @@ fn stale(kind: &str, name: &str, given: u64, current: u64) -> ApiError {
     ))
 }
 
+/// The guard key of validated writes, outside the objects' keyspace (no
+/// watch of objects sees it).
+pub const VALIDATED_KEY: &str = "/weir/meta/validated";
+
 /// Which kinds' objects can take part in a cross-object error naming an
 /// object of `kind` (see `weir_model::cross`). `None`: every kind.
 fn related_kinds(kind: &str) -> Option<&'static [&'static str]> {
@@ -140,8 +152,13 @@ pub async fn commit(
     cache.catch_up(store.as_ref(), rev).await?;
 
     for _attempt in 0..8 {
+        // The last validated write, and the cache at least that far.
+        let guard = store.get(VALIDATED_KEY).await?.map(|kv| kv.mod_revision);
+        if let Some(g) = guard {
+            cache.catch_up(store.as_ref(), g).await?;
+        }
         let (plans, mut outcomes, current_rev) = plan(&cache, &ops)?;
-        validate(&cache, &plans, &ops, indexes.as_deref())?;
+        let validated = validate(&cache, &plans, &ops, indexes.as_deref())?;
         if dry_run || plans.is_empty() {
             for o in &mut outcomes {
                 if o.revision == 0 && o.action != Action::Deleted {
@@ -161,6 +178,14 @@ pub async fn commit(
                 }
                 None => txn = txn.delete(p.key.clone()),
             }
+        }
+        if validated {
+            txn = txn
+                .when(Compare::ModRevision(
+                    VALIDATED_KEY.into(),
+                    guard.unwrap_or(0),
+                ))
+                .put(VALIDATED_KEY, Vec::new());
         }
         let res = store.txn(txn).await?;
         if res.succeeded {
@@ -188,9 +213,11 @@ pub async fn commit(
             }
             return Ok((outcomes, t));
         }
-        // Someone else changed a key: refresh those and plan again.
+        // Someone else changed a key: refresh those and plan again (a
+        // failed guard compare is seen again at the top of the loop).
         for i in res.failed_compares {
-            let k = &plans[i].key;
+            let Some(p) = plans.get(i) else { continue };
+            let k = &p.key;
             let kv = store.get(k).await?;
             let mut st = cache.lock();
             match kv {
@@ -329,20 +356,21 @@ fn plan(cache: &crate::cache::Cache, ops: &[Op]) -> Result<Plan, ApiError> {
 
 /// Cross-object validation of the would-be state. Only errors that name a
 /// changed object (or name one as the other party) are reported, so that
-/// problems already in the store do not block unrelated writes.
+/// problems already in the store do not block unrelated writes. `true`
+/// when anything needed validating (the write must then hold the guard).
 fn validate(
     cache: &crate::cache::Cache,
     plans: &[Planned],
     ops: &[Op],
     indexes: Option<&[usize]>,
-) -> Result<(), ApiError> {
+) -> Result<bool, ApiError> {
     let changed: Vec<&Object> = plans
         .iter()
         .filter(|p| p.validate)
         .filter_map(|p| p.new.as_ref())
         .collect();
     if changed.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let touched: HashSet<&str> = plans.iter().map(|p| p.key.as_str()).collect();
     let changed_refs: HashSet<(&str, &str)> = changed
@@ -430,7 +458,7 @@ fn validate(
         })
         .collect();
     if details.is_empty() {
-        Ok(())
+        Ok(true)
     } else {
         Err(ApiError::invalid(summary(&details), details))
     }
