@@ -31,6 +31,7 @@ mod cache;
 pub mod client;
 pub mod error;
 mod openapi;
+mod query;
 mod routes;
 pub mod selector;
 mod server;
@@ -44,6 +45,7 @@ use weir_store::Store;
 
 pub use error::{ApiError, Detail, ErrorBody};
 pub use openapi::openapi;
+pub use query::Query;
 pub use server::{
     bind, read_token, run_server, serve, Listen, Listener, ServerError, ServerOptions,
 };

@@ -47,8 +47,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         Some(extra) => r.merge(extra),
         None => r,
     };
+    // Outermost first: every error in the JSON shape, then the token.
     r.fallback(not_found)
         .layer(middleware::from_fn_with_state(shared, auth))
+        .layer(middleware::from_fn(json_errors))
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -91,6 +93,46 @@ async fn auth(State(shared): S, req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
+}
+
+/// Puts every error answer in the JSON shape, whoever made it: axum's
+/// own rejections (a path or body that does not parse, 413 from a body
+/// limit, 405 on a merged router) are plain text or empty.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    use http_body_util::BodyExt;
+    let (parts, body) = resp.into_parts();
+    let text = match http_body_util::Limited::new(body, 64 << 10).collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let error = if !text.is_empty() {
+        text
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        format!("method {method} not allowed on {path}")
+    } else {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    };
+    let mut out = ApiError::new(status, error).into_response();
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }
 
 async fn livez() -> Json<Value> {
