@@ -104,15 +104,18 @@ pub(crate) struct Shared {
     pub write_lock: Mutex<()>,
     cache: OnceCell<Arc<cache::Cache>>,
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// How clients reach the listener (for the `Host` check).
+    pub reach: server::Reach,
 }
 
 impl Shared {
-    fn new(state: ApiState) -> Arc<Self> {
+    fn new(state: ApiState, reach: server::Reach) -> Arc<Self> {
         Arc::new(Shared {
             state,
             write_lock: Mutex::new(()),
             cache: OnceCell::new(),
             closing: tokio::sync::watch::channel(false).0,
+            reach,
         })
     }
 
@@ -127,7 +130,7 @@ impl Shared {
 
 /// The API's routes over `state`.
 pub fn router(state: ApiState) -> axum::Router {
-    routes::router(Shared::new(state))
+    routes::router(Shared::new(state, server::Reach::Network))
 }
 
 /// Whether a daemon on `node` should act on `object`: objects without

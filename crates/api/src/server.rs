@@ -1,7 +1,7 @@
 //! Listening and serving: TCP (127.0.0.1 by default) or a unix socket.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -99,6 +99,31 @@ pub async fn bind(listen: &Listen) -> Result<Listener, ServerError> {
     }
 }
 
+/// How browsers and other hosts can reach a listener, for the checks on
+/// `Host` and `Origin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// A loopback TCP address: only `Host: localhost`, `127.0.0.1`,
+    /// `[::1]` or this address are accepted (DNS rebinding).
+    Loopback(IpAddr),
+    /// Beyond loopback, or not known (a router built without a listener).
+    Network,
+    /// A unix socket: browsers cannot reach it.
+    Unix,
+}
+
+impl Listener {
+    fn reach(&self) -> Reach {
+        match self {
+            Listener::Tcp(l) => match l.local_addr() {
+                Ok(a) if a.ip().to_canonical().is_loopback() => Reach::Loopback(a.ip()),
+                _ => Reach::Network,
+            },
+            Listener::Unix(..) => Reach::Unix,
+        }
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes; open watch
 /// streams are ended then, and the call returns once connections close.
 pub async fn serve(
@@ -106,7 +131,7 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let shared: Arc<Shared> = Shared::new(state);
+    let shared: Arc<Shared> = Shared::new(state, listener.reach());
     let app = routes::router(shared.clone());
     let signal = async move {
         shutdown.await;
