@@ -29,6 +29,7 @@
 pub mod bench;
 mod cache;
 pub mod client;
+mod conns;
 pub mod error;
 mod openapi;
 mod query;
@@ -38,26 +39,38 @@ mod server;
 mod write;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Mutex, OnceCell};
 use weir_model::{Object, Registry};
 use weir_store::Store;
 
+pub use conns::raise_open_files;
 pub use error::{ApiError, Detail, ErrorBody};
 pub use openapi::openapi;
 pub use query::Query;
 pub use server::{
-    bind, read_token, run_server, serve, Listen, Listener, ServerError, ServerOptions,
+    bind, read_token, run_server, serve, Listen, Listener, Server, ServerError, ServerOptions,
 };
 pub use write::{Action, Outcome};
 
-/// Size and count limits on requests.
+/// Limits on requests and connections.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
     /// Most objects in one apply.
     pub max_objects: usize,
+    /// How long a client has to send a whole request head (from the
+    /// moment the server waits for it).
+    pub header_read_timeout: Duration,
+    /// How long a connection with no request in progress stays open.
+    /// A watch stream is a request in progress until it ends.
+    pub idle_timeout: Duration,
+    /// Most connections open at once; `None`: the open-file limit less a
+    /// margin. At the cap, a new connection closes the one idle the
+    /// longest, or is answered 503 when none is idle.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Limits {
@@ -65,6 +78,9 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 8 << 20,
             max_objects: 50_000,
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: None,
         }
     }
 }
@@ -103,6 +119,7 @@ pub(crate) struct Shared {
     pub state: ApiState,
     pub write_lock: Mutex<()>,
     cache: OnceCell<Arc<cache::Cache>>,
+    /// Set at shutdown: connections close once idle, watch streams end.
     pub closing: tokio::sync::watch::Sender<bool>,
     /// How clients reach the listener (for the `Host` check).
     pub reach: server::Reach,

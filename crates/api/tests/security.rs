@@ -1,17 +1,18 @@
-//! Transport security and robustness: what a web page in an operator's
-//! browser can send (browser checks, media types), error answers, and
-//! large bodies.
+//! Transport security and robustness: who may reach the API and how
+//! (token beyond loopback, browser checks, media types), and what a
+//! client can hold (idle connections, the connection cap, large bodies).
 //! Requests go over raw TCP where the headers or the connection matter.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{route, start_with, Server};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use weir_api::{ApiState, Limits};
+use weir_api::{ApiState, Limits, ServerError, ServerOptions};
 
 /// The server's `host:port`.
 fn addr(s: &Server) -> String {
@@ -93,6 +94,61 @@ async fn server(limits: Limits) -> (Server, tempfile::TempDir) {
 
 const ROUTE_YAML: &str =
     "apiVersion: weir/v1\nkind: Route\nmetadata: {name: r1}\nspec: {prefix: 10.0.0.0/8, blackhole: true}\n";
+
+fn options(listen: &str, store: Arc<dyn weir_store::Store>) -> ServerOptions {
+    ServerOptions {
+        listen: listen.into(),
+        store,
+        token_file: None,
+        insecure: false,
+        node: "t".into(),
+        extra: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_loopback_needs_a_token_or_insecure() {
+    let (store, dir) = common::embedded().await;
+    for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:7900"] {
+        match weir_api::Server::start(options(listen, store.clone())).await {
+            Err(e @ ServerError::NoToken(_)) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("--token-file") && msg.contains("--insecure"),
+                    "{msg}"
+                );
+                assert!(e.is_usage());
+            }
+            Err(e) => panic!("{listen}: wrong error {e}"),
+            Ok(s) => panic!("{listen}: served at {} without a token", s.url()),
+        }
+    }
+    // Loopback and unix sockets need no token.
+    let sock = format!("unix:{}", dir.path().join("api.sock").display());
+    for listen in ["127.0.0.1:0", sock.as_str()] {
+        let s = weir_api::Server::start(options(listen, store.clone())).await;
+        assert!(s.is_ok(), "{listen}: {:?}", s.err());
+    }
+    // With a token, or with --insecure, it serves.
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let mut o = options("0.0.0.0:0", store.clone());
+    o.token_file = Some(token);
+    assert!(weir_api::Server::start(o).await.is_ok());
+    let mut o = options("0.0.0.0:0", store.clone());
+    o.insecure = true;
+    let s = weir_api::Server::start(o).await.unwrap();
+    let port = s.url().rsplit(':').next().unwrap().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(s.serve(async {
+        let _ = rx.await;
+    }));
+    let a = format!("127.0.0.1:{port}");
+    let (st, _) = send(&a, &request("GET", "/v1/routes", &a, &[], "")).await;
+    assert_eq!(st, 200);
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_take_json_or_yaml_only() {
@@ -257,6 +313,172 @@ async fn loopback_answers_only_to_loopback_host_names() {
     assert_eq!(parse_answer(&answer).0, 200);
     let _ = tx.send(());
     task.await.unwrap().unwrap();
+}
+
+fn quick() -> Limits {
+    Limits {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    }
+}
+
+/// Reads until the server closes the connection; how long that took
+/// (panics after `within`).
+async fn closed_within(c: &mut TcpStream, within: Duration) -> Duration {
+    let t = Instant::now();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(within, async {
+        loop {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the connection was not closed");
+    t.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_watch_streams_are_not() {
+    let (s, _dir) = server(quick()).await;
+    let a = addr(&s);
+    // Kept alive after an answer, then idle.
+    let mut kept = TcpStream::connect(&a).await.unwrap();
+    kept.write_all(format!("GET /livez HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Connected, never a byte sent.
+    let mut silent = TcpStream::connect(&a).await.unwrap();
+    // Half a request head, never finished.
+    let mut slow = TcpStream::connect(&a).await.unwrap();
+    slow.write_all(b"GET /livez HTTP/1.1\r\nHost: ")
+        .await
+        .unwrap();
+    // A watch stream with nothing to say for longer than the idle timeout.
+    let mut watch = TcpStream::connect(&a).await.unwrap();
+    watch
+        .write_all(format!("GET /v1/watch?kinds=routes HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    for c in [&mut kept, &mut silent, &mut slow] {
+        let took = closed_within(c, Duration::from_secs(4)).await;
+        assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The watch is still open and still delivers.
+    assert_eq!(
+        s.json("PUT", "/v1/routes/w1", &route("w1", "10.1.0.0/16"))
+            .await
+            .0,
+        201
+    );
+    let mut seen = String::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !seen.contains("\"w1\"") {
+            let n = watch.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the watch stream was closed: {seen}");
+            seen += &String::from_utf8_lossy(&buf[..n]);
+        }
+    })
+    .await
+    .expect("no event on the watch stream");
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("ADDED"), "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_probes_still_answer() {
+    let (s, _dir) = server(Limits {
+        max_connections: Some(4),
+        ..Limits::default()
+    })
+    .await;
+    let a = addr(&s);
+    // Four idle connections fill the cap; the oldest is shed for each
+    // newcomer, and the probes answer.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(&a).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for path in ["/livez", "/readyz"] {
+        let t = Instant::now();
+        let (st, v) = call(&s, "GET", path, &[], "").await;
+        assert_eq!(st, 200, "{path}: {v}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{path} took {:?}",
+            t.elapsed()
+        );
+    }
+    // The first probe found the cap reached and shed the oldest; the
+    // second found room (the first had closed).
+    closed_within(&mut idle[0], Duration::from_secs(2)).await;
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(idle[1].try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the second oldest was closed too"
+    );
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Four watch streams: none idle, so a newcomer is told 503 at once.
+    let mut watches = Vec::new();
+    for _ in 0..4 {
+        let mut w = TcpStream::connect(&a).await.unwrap();
+        w.write_all(format!("GET /v1/watch HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let n = w.read(&mut [0u8; 1024]).await.unwrap();
+        assert!(n > 0);
+        watches.push(w);
+    }
+    let t = Instant::now();
+    let (st, v) = call(&s, "GET", "/livez", &[], "").await;
+    assert_eq!(st, 503, "{v}");
+    assert_error_shape(&v, "");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // One watch ends: room again.
+    drop(watches.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(call(&s, "GET", "/livez", &[], "").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_watches_and_closes_connections() {
+    let (store, _dir) = common::embedded().await;
+    let listener = weir_api::bind(&"127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let a = listener.url().trim_start_matches("http://").to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(weir_api::serve(listener, ApiState::new(store), async {
+        let _ = rx.await;
+    }));
+    let mut watch = TcpStream::connect(&a).await.unwrap();
+    watch
+        .write_all(format!("GET /v1/watch HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    assert!(watch.read(&mut [0u8; 1024]).await.unwrap() > 0);
+    let mut idle = TcpStream::connect(&a).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = tx.send(());
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("shutdown did not finish")
+        .unwrap()
+        .unwrap();
+    closed_within(&mut watch, Duration::from_secs(1)).await;
+    closed_within(&mut idle, Duration::from_secs(1)).await;
+    assert!(TcpStream::connect(&a).await.is_err(), "still listening");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
