@@ -16,9 +16,48 @@
 //!
 //! Writes take `?dryRun=true` (validate fully, store nothing). Every error
 //! is `{ "error": "...", "details": [{kind, name, field, reason}] }` with
-//! 400 (malformed body or parameter), 401 (token), 404, 409 (stale
-//! revision, exists), 413 (body or object count over the limits), 415,
-//! 422 (validation, including cross-object conflicts) or 503 (store down).
+//! 400 (malformed body or parameter, the parameter named in `field`), 401
+//! (token), 403 (cross-origin), 404, 405, 409 (stale revision, exists),
+//! 413 (body or object count over the limits), 415 (not JSON or YAML),
+//! 421 (foreign `Host` on loopback), 422 (validation, including
+//! cross-object conflicts) or 503 (store down, or too many connections).
+//!
+//! ## Who can reach it
+//!
+//! - **Listening.** Loopback (`127.0.0.1:7900`, `[::1]:7900`) and unix
+//!   sockets (`unix:/path`, mode 0600) need no token. Any other address
+//!   (`0.0.0.0`, `[::]`, a NIC's address) needs a token file:
+//!   [`run_server`] refuses to start without one unless
+//!   [`ServerOptions::insecure`], which warns at every start.
+//! - **Token.** With a token, every request but `/livez` needs
+//!   `Authorization: Bearer <token>` (401 otherwise).
+//! - **Browsers.** A web page in an operator's browser must not drive the
+//!   API. Checked before the token: a request whose `Origin` is not the
+//!   server's own (`http://` or `https://` + its `Host`), or with
+//!   `Sec-Fetch-Site: cross-site` or `same-site`, is a 403; on a loopback
+//!   listener, a `Host` other than `localhost`, `127.0.0.1`, `[::1]` or
+//!   the listener's own address (any port) is a 421, which stops DNS
+//!   rebinding. Write bodies must be `application/json`,
+//!   `application/yaml`, `application/x-yaml` or `text/yaml` (parameters
+//!   such as `; charset=utf-8` allowed), else 415: `text/plain` and form
+//!   types, which a page can send without a preflight, are refused. A body
+//!   with no `Content-Type` is read as JSON if it starts with `{` or `[`,
+//!   else as YAML.
+//!
+//! ## Connections
+//!
+//! HTTP/1.1 with keep-alive, served with hyper directly ([`Limits`]):
+//! a request head must arrive within `header_read_timeout` (30 s); a
+//! connection with no request in progress is closed after
+//! `idle_timeout` (30 s); a watch stream is a request in progress, so it
+//! stays open (a `BOOKMARK` every 15 s). At most `max_connections` are
+//! open (default: the open-file limit, raised to the hard limit at
+//! start, less an eighth and at least 64 spare): a newcomer at the cap
+//! closes the connection idle the longest, or, when none is idle, is
+//! answered 503 with `Retry-After: 1`, so `/livez` and `/readyz` answer
+//! rather than hang. Bodies over 64 KiB are parsed off the async
+//! workers. At shutdown the listener closes, watch streams end and the
+//! server returns once every connection has closed.
 //!
 //! Server-set fields: `metadata.generation` (1 on create, +1 per spec
 //! change), `metadata.revision` (the store's mod revision, filled on read),
