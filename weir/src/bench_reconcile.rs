@@ -88,6 +88,7 @@ pub fn reconcile_single_change() -> Result<Value, String> {
         store: dir.join("store.redb").to_string_lossy().into_owned(),
         listen: format!("unix:{}", dir.join("api.sock").display()),
         token_file: None,
+        insecure: false,
         node: Some("bench".into()),
         workers: 1,
         cores: Vec::new(),

@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -59,7 +59,10 @@ struct Limit {
     limit: Option<usize>,
 }
 
-async fn history(State(d): State<Daemon>, Query(q): Query<Limit>) -> Json<Value> {
+async fn history(
+    State(d): State<Daemon>,
+    weir_api::Query(q): weir_api::Query<Limit>,
+) -> Json<Value> {
     let rec = d.rec.lock().unwrap();
     let all: Vec<_> = rec.history().collect();
     let n = q.limit.unwrap_or(20).min(all.len());

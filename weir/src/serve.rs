@@ -28,12 +28,19 @@ pub struct ServeArgs {
     /// Where desired state lives: a file (embedded store) or etcd://HOST:PORT[,HOST:PORT].
     #[arg(long, default_value = "/var/lib/weir/store.redb")]
     pub store: String,
-    /// API address: 127.0.0.1:PORT, [::1]:PORT or unix:/path.
+    /// API address: 127.0.0.1:PORT, [::1]:PORT, unix:/path, or an address
+    /// other hosts can reach (0.0.0.0:PORT, [::]:PORT, ...), which needs
+    /// --token-file.
     #[arg(long, default_value = "127.0.0.1:7900")]
     pub listen: String,
-    /// Bearer token file; required to listen beyond loopback.
+    /// Bearer token file; every request but /livez must carry the token.
+    /// Required to listen beyond loopback.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Listen beyond loopback without a token: anyone who can reach the
+    /// address can change the configuration. Warns at every start.
+    #[arg(long)]
+    pub insecure: bool,
     /// This gateway's node name: objects with another metadata.node are
     /// left to their node.
     #[arg(long)]
@@ -195,15 +202,17 @@ impl Daemon {
             listen: args.listen.clone(),
             store: store.clone(),
             token_file: args.token_file.clone(),
+            insecure: args.insecure,
             node: node.clone(),
             extra: Some(crate::daemon_api::router(rec.clone(), agent.clone())),
         };
-        let api = rt.spawn(async move {
-            weir_api::run_server(opts, async {
-                let _ = api_stop_rx.await;
-            })
-            .await
-        });
+        // Bound here, so that a refused or busy address stops the start.
+        let server = rt
+            .block_on(weir_api::Server::start(opts))
+            .map_err(|e| StartError(if e.is_usage() { 2 } else { 1 }, e.to_string()))?;
+        let api = rt.spawn(server.serve(async {
+            let _ = api_stop_rx.await;
+        }));
         let server = match args.listen.strip_prefix("unix:") {
             Some(p) => format!("unix:{p}"),
             None => format!("http://{}", args.listen),

@@ -16,9 +16,48 @@
 //!
 //! Writes take `?dryRun=true` (validate fully, store nothing). Every error
 //! is `{ "error": "...", "details": [{kind, name, field, reason}] }` with
-//! 400 (malformed body or parameter), 401 (token), 404, 409 (stale
-//! revision, exists), 413 (body or object count over the limits), 415,
-//! 422 (validation, including cross-object conflicts) or 503 (store down).
+//! 400 (malformed body or parameter, the parameter named in `field`), 401
+//! (token), 403 (cross-origin), 404, 405, 409 (stale revision, exists),
+//! 413 (body or object count over the limits), 415 (not JSON or YAML),
+//! 421 (foreign `Host` on loopback), 422 (validation, including
+//! cross-object conflicts) or 503 (store down, or too many connections).
+//!
+//! ## Who can reach it
+//!
+//! - **Listening.** Loopback (`127.0.0.1:7900`, `[::1]:7900`) and unix
+//!   sockets (`unix:/path`, mode 0600) need no token. Any other address
+//!   (`0.0.0.0`, `[::]`, a NIC's address) needs a token file:
+//!   [`run_server`] refuses to start without one unless
+//!   [`ServerOptions::insecure`], which warns at every start.
+//! - **Token.** With a token, every request but `/livez` needs
+//!   `Authorization: Bearer <token>` (401 otherwise).
+//! - **Browsers.** A web page in an operator's browser must not drive the
+//!   API. Checked before the token: a request whose `Origin` is not the
+//!   server's own (`http://` or `https://` + its `Host`), or with
+//!   `Sec-Fetch-Site: cross-site` or `same-site`, is a 403; on a loopback
+//!   listener, a `Host` other than `localhost`, `127.0.0.1`, `[::1]` or
+//!   the listener's own address (any port) is a 421, which stops DNS
+//!   rebinding. Write bodies must be `application/json`,
+//!   `application/yaml`, `application/x-yaml` or `text/yaml` (parameters
+//!   such as `; charset=utf-8` allowed), else 415: `text/plain` and form
+//!   types, which a page can send without a preflight, are refused. A body
+//!   with no `Content-Type` is read as JSON if it starts with `{` or `[`,
+//!   else as YAML.
+//!
+//! ## Connections
+//!
+//! HTTP/1.1 with keep-alive, served with hyper directly ([`Limits`]):
+//! a request head must arrive within `header_read_timeout` (30 s); a
+//! connection with no request in progress is closed after
+//! `idle_timeout` (30 s); a watch stream is a request in progress, so it
+//! stays open (a `BOOKMARK` every 15 s). At most `max_connections` are
+//! open (default: the open-file limit, raised to the hard limit at
+//! start, less an eighth and at least 64 spare): a newcomer at the cap
+//! closes the connection idle the longest, or, when none is idle, is
+//! answered 503 with `Retry-After: 1`, so `/livez` and `/readyz` answer
+//! rather than hang. Bodies over 64 KiB are parsed off the async
+//! workers. At shutdown the listener closes, watch streams end and the
+//! server returns once every connection has closed.
 //!
 //! Server-set fields: `metadata.generation` (1 on create, +1 per spec
 //! change), `metadata.revision` (the store's mod revision, filled on read),
@@ -29,33 +68,48 @@
 pub mod bench;
 mod cache;
 pub mod client;
+mod conns;
 pub mod error;
 mod openapi;
+mod query;
 mod routes;
 pub mod selector;
 mod server;
 mod write;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Mutex, OnceCell};
 use weir_model::{Object, Registry};
 use weir_store::Store;
 
+pub use conns::raise_open_files;
 pub use error::{ApiError, Detail, ErrorBody};
 pub use openapi::openapi;
+pub use query::Query;
 pub use server::{
-    bind, read_token, run_server, serve, Listen, Listener, ServerError, ServerOptions,
+    bind, read_token, run_server, serve, Listen, Listener, Server, ServerError, ServerOptions,
 };
 pub use write::{Action, Outcome};
 
-/// Size and count limits on requests.
+/// Limits on requests and connections.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
     /// Most objects in one apply.
     pub max_objects: usize,
+    /// How long a client has to send a whole request head (from the
+    /// moment the server waits for it).
+    pub header_read_timeout: Duration,
+    /// How long a connection with no request in progress stays open.
+    /// A watch stream is a request in progress until it ends.
+    pub idle_timeout: Duration,
+    /// Most connections open at once; `None`: the open-file limit less a
+    /// margin. At the cap, a new connection closes the one idle the
+    /// longest, or is answered 503 when none is idle.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Limits {
@@ -63,6 +117,9 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 8 << 20,
             max_objects: 50_000,
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: None,
         }
     }
 }
@@ -101,16 +158,20 @@ pub(crate) struct Shared {
     pub state: ApiState,
     pub write_lock: Mutex<()>,
     cache: OnceCell<Arc<cache::Cache>>,
+    /// Set at shutdown: connections close once idle, watch streams end.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// How clients reach the listener (for the `Host` check).
+    pub reach: server::Reach,
 }
 
 impl Shared {
-    fn new(state: ApiState) -> Arc<Self> {
+    fn new(state: ApiState, reach: server::Reach) -> Arc<Self> {
         Arc::new(Shared {
             state,
             write_lock: Mutex::new(()),
             cache: OnceCell::new(),
             closing: tokio::sync::watch::channel(false).0,
+            reach,
         })
     }
 
@@ -125,7 +186,7 @@ impl Shared {
 
 /// The API's routes over `state`.
 pub fn router(state: ApiState) -> axum::Router {
-    routes::router(Shared::new(state))
+    routes::router(Shared::new(state, server::Reach::Network))
 }
 
 /// Whether a daemon on `node` should act on `object`: objects without

@@ -20,6 +20,7 @@ use weir_store::{EventKind, StoreError};
 use crate::cache::{decode, root_prefix};
 use crate::error::{summary, ApiError, Detail};
 use crate::selector::Selector;
+use crate::server::Reach;
 use crate::write::{commit, Action, Op};
 use crate::Shared;
 
@@ -47,8 +48,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         Some(extra) => r.merge(extra),
         None => r,
     };
+    // Outermost first: every error in the JSON shape, then the browser
+    // checks (before the token is looked at), then the token.
     r.fallback(not_found)
-        .layer(middleware::from_fn_with_state(shared, auth))
+        .layer(middleware::from_fn_with_state(shared.clone(), auth))
+        .layer(middleware::from_fn_with_state(shared, browser_guard))
+        .layer(middleware::from_fn(json_errors))
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -91,6 +96,137 @@ async fn auth(State(shared): S, req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
+}
+
+/// Refuses what a web page in an operator's browser could send: a
+/// cross-origin request (403), or, on loopback, a request for another
+/// host name, which is how DNS rebinding reaches a local server (421).
+async fn browser_guard(State(shared): S, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if let Reach::Loopback(ip) = shared.reach {
+        if headers.get(header::HOST).is_some() && !host.is_some_and(|h| loopback_host(h, ip)) {
+            let given = String::from_utf8_lossy(headers[header::HOST].as_bytes()).into_owned();
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "Host {given:?} is not this server: on loopback it answers to \
+                     localhost, 127.0.0.1 or [::1]"
+                ),
+            )
+            .with_detail(Detail::new("", "", "Host", "not a loopback name"))
+            .into_response();
+        }
+    }
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    if let Some(site @ ("cross-site" | "same-site")) = site.as_deref() {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("cross-origin request refused (Sec-Fetch-Site: {site})"),
+        )
+        .with_detail(Detail::new("", "", "Sec-Fetch-Site", "not same-origin"))
+        .into_response();
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes()).to_ascii_lowercase();
+        let own = host.is_some_and(|h| {
+            let h = h.to_ascii_lowercase();
+            origin == format!("http://{h}") || origin == format!("https://{h}")
+        });
+        if !own {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "cross-origin request refused: Origin {origin:?} is not this server ({})",
+                    host.unwrap_or("no Host")
+                ),
+            )
+            .with_detail(Detail::new("", "", "Origin", "not this server's origin"))
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Whether a `Host` header names the loopback server at `ip`:
+/// `localhost`, `127.0.0.1`, `[::1]` or `ip` itself, with any port.
+fn loopback_host(host: &str, ip: std::net::IpAddr) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((addr, port))
+                if port.is_empty() || port.strip_prefix(':').is_some_and(is_port) =>
+            {
+                addr
+            }
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bracketed = host.starts_with('[');
+    match name.parse::<std::net::IpAddr>() {
+        Ok(a @ std::net::IpAddr::V4(_)) if !bracketed => {
+            a == std::net::IpAddr::from([127, 0, 0, 1]) || a == ip
+        }
+        Ok(a @ std::net::IpAddr::V6(_)) if bracketed => {
+            a == std::net::Ipv6Addr::LOCALHOST || a == ip
+        }
+        _ => false,
+    }
+}
+
+fn is_port(p: &str) -> bool {
+    !p.is_empty() && p.parse::<u16>().is_ok()
+}
+
+/// Puts every error answer in the JSON shape, whoever made it: axum's
+/// own rejections (a path or body that does not parse, 413 from a body
+/// limit, 405 on a merged router) are plain text or empty.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    use http_body_util::BodyExt;
+    let (parts, body) = resp.into_parts();
+    let text = match http_body_util::Limited::new(body, 64 << 10).collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let error = if !text.is_empty() {
+        text
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        format!("method {method} not allowed on {path}")
+    } else {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    };
+    let mut out = ApiError::new(status, error).into_response();
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }
 
 async fn livez() -> Json<Value> {
@@ -236,43 +372,81 @@ async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<B
     Ok(Bytes::from(buf))
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Format {
     Json,
     Yaml,
+    /// No Content-Type: JSON if the body starts with `{` or `[`, else YAML.
+    Sniff,
 }
 
-fn format_of(headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+/// The body's format from its Content-Type: JSON or YAML only. Anything
+/// else is a 415, `text/plain` included: a web page can send that
+/// cross-site without asking first.
+fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(Format::Sniff);
+    };
+    let ct = String::from_utf8_lossy(ct.as_bytes()).to_ascii_lowercase();
     let essence = ct.split(';').next().unwrap_or("").trim();
-    if essence.is_empty() {
-        let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        return Ok(if matches!(first, Some(b'{') | Some(b'[')) {
-            Format::Json
-        } else {
-            Format::Yaml
-        });
-    }
-    if essence.ends_with("json") {
-        Ok(Format::Json)
-    } else if essence.ends_with("yaml") || essence.ends_with("yml") || essence == "text/plain" {
-        Ok(Format::Yaml)
-    } else {
-        Err(ApiError::new(
+    match essence {
+        "application/json" => Ok(Format::Json),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(Format::Yaml),
+        _ => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
                 "unsupported Content-Type {essence:?}: send application/json or application/yaml"
             ),
-        ))
+        )
+        .with_detail(Detail::new(
+            "",
+            "",
+            "Content-Type",
+            "expected application/json or application/yaml",
+        ))),
     }
+}
+
+/// Bodies larger than this are parsed on the blocking pool, so that one
+/// large request does not hold up the others.
+const PARSE_INLINE_MAX: usize = 64 << 10;
+
+/// The body of a write, its format checked first. A body of another
+/// format is still read (up to the limit) before the 415, so that the
+/// client, still sending, gets to read the answer.
+async fn write_body(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Format, Bytes), ApiError> {
+    let format = format_of(headers);
+    let bytes = read_body(shared, headers, body).await;
+    let format = format?;
+    Ok((format, bytes?))
+}
+
+/// Runs `parse` over `bytes`: on this task if the body is small, on the
+/// blocking pool if not.
+async fn parse_off<T: Send + 'static>(
+    bytes: Bytes,
+    parse: impl FnOnce(&[u8]) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if bytes.len() <= PARSE_INLINE_MAX {
+        return Ok(parse(&bytes));
+    }
+    tokio::task::spawn_blocking(move || parse(&bytes))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("parsing the body failed: {e}"),
+            )
+        })
 }
 
 /// The documents of a body: JSON (an object, an array of objects, or
 /// `{"items": [...]}`) or YAML (several documents; sequences are spread).
-fn documents(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, ApiError> {
+fn documents(format: Format, body: &[u8]) -> Result<Vec<Value>, ApiError> {
     let malformed = |what: &str, e: String| {
         ApiError::bad_request(format!("malformed {what}: {e}")).with_detail(Detail::new(
             "",
@@ -281,8 +455,15 @@ fn documents(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, ApiError> {
             format!("malformed {what}: {e}"),
         ))
     };
-    match format_of(headers, body)? {
-        Format::Json => {
+    let format = match format {
+        Format::Sniff => match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') | Some(b'[') => Format::Json,
+            _ => Format::Yaml,
+        },
+        f => f,
+    };
+    match format {
+        Format::Json | Format::Sniff => {
             let v: Value =
                 serde_json::from_slice(body).map_err(|e| malformed("JSON", e.to_string()))?;
             Ok(match v {
@@ -338,8 +519,8 @@ fn parse_doc(
 }
 
 async fn single(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
-    let bytes = read_body(shared, headers, body).await?;
-    let mut docs = documents(headers, &bytes)?;
+    let (format, bytes) = write_body(shared, headers, body).await?;
+    let mut docs = parse_off(bytes, move |b| documents(format, b)).await??;
     if docs.len() != 1 {
         return Err(ApiError::bad_request(format!(
             "expected one object in the body, got {}; use POST /v1/apply for several",
@@ -550,11 +731,12 @@ async fn put_status(
 
 // ---- apply ----
 
-async fn apply(State(shared): S, q: Q, headers: HeaderMap, body: Body) -> R {
-    let q = query(q)?;
-    let dry = flag(&q, "dryRun")?;
-    let bytes = read_body(&shared, &headers, body).await?;
-    let docs = documents(&headers, &bytes)?;
+/// The objects of an apply body (each with the revision it expects), and
+/// the details of those that do not parse.
+type Parsed = (Vec<(Object, Option<u64>)>, Vec<Detail>);
+
+fn apply_objects(shared: &Shared, format: Format, body: &[u8]) -> Result<Parsed, ApiError> {
+    let docs = documents(format, body)?;
     let max = shared.state.limits.max_objects;
     if docs.len() > max {
         return Err(ApiError::too_large(format!(
@@ -568,11 +750,21 @@ async fn apply(State(shared): S, q: Q, headers: HeaderMap, body: Body) -> R {
     let mut details = Vec::new();
     let mut objects = Vec::with_capacity(docs.len());
     for (i, doc) in docs.into_iter().enumerate() {
-        match parse_doc(&shared, doc, Some(i)) {
+        match parse_doc(shared, doc, Some(i)) {
             Ok(x) => objects.push(x),
             Err(d) => details.extend(d),
         }
     }
+    Ok((objects, details))
+}
+
+async fn apply(State(shared): S, q: Q, headers: HeaderMap, body: Body) -> R {
+    let q = query(q)?;
+    let dry = flag(&q, "dryRun")?;
+    let (format, bytes) = write_body(&shared, &headers, body).await?;
+    let parsing = shared.clone();
+    let (objects, mut details) =
+        parse_off(bytes, move |b| apply_objects(&parsing, format, b)).await??;
     let mut first: HashMap<(String, String), usize> = HashMap::new();
     for (i, (o, _)) in objects.iter().enumerate() {
         if let Some(j) = first.insert((o.kind.clone(), o.metadata.name.clone()), i) {

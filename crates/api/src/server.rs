@@ -1,14 +1,17 @@
 //! Listening and serving: TCP (127.0.0.1 by default) or a unix socket.
+//!
+//! A TCP address beyond loopback needs a token (or `insecure`); the
+//! connections themselves are run by [`crate::conns`].
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use weir_store::Store;
 
-use crate::{routes, ApiState, Shared};
+use crate::{conns, routes, ApiState, Shared};
 
 /// Where the API listens: `127.0.0.1:7900`, `[::1]:7900` or `unix:/path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,17 @@ pub enum Listener {
     Unix(tokio::net::UnixListener, PathBuf),
 }
 
+impl Listen {
+    /// Whether other hosts can reach this address: any TCP address but
+    /// loopback (`0.0.0.0` and `[::]` included).
+    pub fn beyond_loopback(&self) -> bool {
+        match self {
+            Listen::Tcp(a) => !a.ip().to_canonical().is_loopback(),
+            Listen::Unix(_) => false,
+        }
+    }
+}
+
 impl Listener {
     /// The address clients use (`http://127.0.0.1:port` or `unix:/path`).
     pub fn url(&self) -> String {
@@ -72,8 +86,25 @@ pub enum ServerError {
     Bind(String, std::io::Error),
     #[error("token file {0}: {1}")]
     Token(PathBuf, String),
+    #[error(
+        "refusing to serve {0} without a token: other hosts can reach it; \
+         pass --token-file, listen on loopback or a unix socket, \
+         or pass --insecure to serve it unauthenticated anyway"
+    )]
+    NoToken(String),
     #[error("serve: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl ServerError {
+    /// Whether the error is in what the operator asked for (a bad address,
+    /// token file or combination), rather than in the system.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            ServerError::BadListen(_) | ServerError::Token(..) | ServerError::NoToken(_)
+        )
+    }
 }
 
 /// Binds the address; for a unix socket, removes a stale socket file
@@ -99,6 +130,31 @@ pub async fn bind(listen: &Listen) -> Result<Listener, ServerError> {
     }
 }
 
+/// How browsers and other hosts can reach a listener, for the checks on
+/// `Host` and `Origin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// A loopback TCP address: only `Host: localhost`, `127.0.0.1`,
+    /// `[::1]` or this address are accepted (DNS rebinding).
+    Loopback(IpAddr),
+    /// Beyond loopback, or not known (a router built without a listener).
+    Network,
+    /// A unix socket: browsers cannot reach it.
+    Unix,
+}
+
+impl Listener {
+    fn reach(&self) -> Reach {
+        match self {
+            Listener::Tcp(l) => match l.local_addr() {
+                Ok(a) if a.ip().to_canonical().is_loopback() => Reach::Loopback(a.ip()),
+                _ => Reach::Network,
+            },
+            Listener::Unix(..) => Reach::Unix,
+        }
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes; open watch
 /// streams are ended then, and the call returns once connections close.
 pub async fn serve(
@@ -106,16 +162,12 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let shared: Arc<Shared> = Shared::new(state);
+    let shared: Arc<Shared> = Shared::new(state, listener.reach());
     let app = routes::router(shared.clone());
-    let signal = async move {
-        shutdown.await;
-        shared.closing.send_replace(true);
-    };
     match listener {
-        Listener::Tcp(l) => axum::serve(l, app).with_graceful_shutdown(signal).await?,
+        Listener::Tcp(l) => conns::run(conns::Accept::Tcp(l), app, shared, shutdown).await?,
         Listener::Unix(l, p) => {
-            let r = axum::serve(l, app).with_graceful_shutdown(signal).await;
+            let r = conns::run(conns::Accept::Unix(l), app, shared, shutdown).await;
             let _ = std::fs::remove_file(&p);
             r?
         }
@@ -128,9 +180,12 @@ pub struct ServerOptions {
     /// `127.0.0.1:7900` or `unix:/run/weir/api.sock`.
     pub listen: String,
     pub store: Arc<dyn Store>,
-    /// File holding the bearer token; `None`: no authentication (listen
-    /// on loopback or a unix socket then).
+    /// File holding the bearer token; `None`: no authentication, which
+    /// needs a loopback address or a unix socket unless `insecure`.
     pub token_file: Option<PathBuf>,
+    /// Serve without a token beyond loopback (a warning is printed at
+    /// every start).
+    pub insecure: bool,
     pub node: String,
     /// More routes served next to the API's (behind the same token check).
     pub extra: Option<axum::Router>,
@@ -147,17 +202,55 @@ pub fn read_token(path: &std::path::Path) -> Result<String, ServerError> {
     Ok(t)
 }
 
-/// Binds `opts.listen` and serves until `shutdown` completes.
+/// A server that has checked its options and bound its address, ready
+/// to [`serve`](Server::serve).
+pub struct Server {
+    listener: Listener,
+    state: ApiState,
+}
+
+impl Server {
+    /// Checks the options (a token is needed beyond loopback unless
+    /// `insecure`), raises the open-file limit and binds the address.
+    pub async fn start(opts: ServerOptions) -> Result<Server, ServerError> {
+        let listen: Listen = opts.listen.parse()?;
+        let token = opts.token_file.as_deref().map(read_token).transpose()?;
+        if token.is_none() && listen.beyond_loopback() {
+            if !opts.insecure {
+                return Err(ServerError::NoToken(listen.to_string()));
+            }
+            eprintln!(
+                "weir: warning: serving {listen} without a token (--insecure): \
+                 anyone who can reach it can read and change this gateway's configuration"
+            );
+        }
+        conns::raise_open_files();
+        let listener = bind(&listen).await?;
+        let mut state = ApiState::new(opts.store);
+        state.token = token;
+        state.node = opts.node;
+        state.extra = opts.extra;
+        Ok(Server { listener, state })
+    }
+
+    /// The address clients use (`http://127.0.0.1:port` or `unix:/path`).
+    pub fn url(&self) -> String {
+        self.listener.url()
+    }
+
+    /// Serves until `shutdown` completes (see [`serve`]).
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        serve(self.listener, self.state, shutdown).await
+    }
+}
+
+/// Checks `opts`, binds and serves until `shutdown` completes.
 pub async fn run_server(
     opts: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let listen: Listen = opts.listen.parse()?;
-    let token = opts.token_file.as_deref().map(read_token).transpose()?;
-    let listener = bind(&listen).await?;
-    let mut state = ApiState::new(opts.store);
-    state.token = token;
-    state.node = opts.node;
-    state.extra = opts.extra;
-    serve(listener, state, shutdown).await
+    Server::start(opts).await?.serve(shutdown).await
 }

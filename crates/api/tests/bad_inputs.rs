@@ -167,6 +167,7 @@ async fn limits_are_configurable() {
     state.limits = Limits {
         max_body_bytes: 4096,
         max_objects: 2,
+        ..Limits::default()
     };
     let s = start_with(state).await;
     let three = serde_json::Value::Array(vec![

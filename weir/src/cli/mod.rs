@@ -119,6 +119,9 @@ pub enum ApiCommand {
         listen: String,
         #[arg(long)]
         token_file: Option<PathBuf>,
+        /// Listen beyond loopback without a token.
+        #[arg(long)]
+        insecure: bool,
         #[arg(long, default_value = "local")]
         node: String,
     },
@@ -259,8 +262,9 @@ pub fn run(cmd: ApiCommand) -> i32 {
             store,
             listen,
             token_file,
+            insecure,
             node,
-        } => runtime().block_on(api_server(store, listen, token_file, node)),
+        } => runtime().block_on(api_server(store, listen, token_file, insecure, node)),
         cmd => runtime().block_on(client_command(cmd)),
     }
 }
@@ -269,6 +273,7 @@ async fn api_server(
     store: String,
     listen: String,
     token_file: Option<PathBuf>,
+    insecure: bool,
     node: String,
 ) -> i32 {
     let store = match weir_store::open(&store).await {
@@ -278,32 +283,23 @@ async fn api_server(
             return ERROR;
         }
     };
-    let listen_addr: weir_api::Listen = match listen.parse() {
-        Ok(l) => l,
+    let opts = weir_api::ServerOptions {
+        listen,
+        store,
+        token_file,
+        insecure,
+        node,
+        extra: None,
+    };
+    let server = match weir_api::Server::start(opts).await {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return USAGE;
+            return if e.is_usage() { USAGE } else { ERROR };
         }
     };
-    let token = match token_file.as_deref().map(weir_api::read_token).transpose() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return USAGE;
-        }
-    };
-    let listener = match weir_api::bind(&listen_addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ERROR;
-        }
-    };
-    println!("listening on {}", listener.url());
+    println!("listening on {}", server.url());
     let _ = std::io::stdout().flush();
-    let mut state = weir_api::ApiState::new(store);
-    state.token = token;
-    state.node = node;
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
@@ -312,7 +308,7 @@ async fn api_server(
             _ = term.recv() => {}
         }
     };
-    match weir_api::serve(listener, state, shutdown).await {
+    match server.serve(shutdown).await {
         Ok(()) => OK,
         Err(e) => {
             eprintln!("error: {e}");
