@@ -112,10 +112,20 @@ fn status_history_stats_and_describe_are_tables_for_people() {
     readable("stats", &stats);
     assert!(stats.starts_with("rx 0 packets, tx 0 packets\n"), "{stats}");
 
-    let describe = out(
-        &d,
-        &["describe", "route", "a-route-with-a-rather-long-name"],
-    );
+    // Status reaches the stored object in batches, after `weir status`
+    // (the reconciler's own view) shows it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let describe = loop {
+        let s = out(
+            &d,
+            &["describe", "route", "a-route-with-a-rather-long-name"],
+        );
+        if s.contains("Observed generation") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{s}\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
     readable("describe", &describe);
     let value_col = col(describe.lines().next().unwrap(), "a-route");
     for l in describe.lines() {
