@@ -44,6 +44,11 @@ use weir_store::Store;
 
 pub use error::{ApiError, Detail, ErrorBody};
 pub use openapi::openapi;
+
+/// Pieces for describing extra endpoints in the OpenAPI document.
+pub mod openapi_parts {
+    pub use crate::openapi::{ok, responses, schema_ref, unsigned_query};
+}
 pub use server::{
     bind, read_token, run_server, serve, Listen, Listener, ServerError, ServerOptions,
 };
@@ -78,8 +83,20 @@ pub struct ApiState {
     /// This gateway's node name (reported by `/readyz`).
     pub node: String,
     /// More routes served next to the API's (the daemon's own endpoints),
-    /// behind the same token check.
-    pub extra: Option<axum::Router>,
+    /// behind the same token check, and their part of the OpenAPI document.
+    pub extra: Option<Extra>,
+}
+
+/// Endpoints served next to the API's (the daemon's `/v1/status`, ...),
+/// with their entries in the OpenAPI document: whoever adds a route
+/// describes it.
+#[derive(Clone)]
+pub struct Extra {
+    pub router: axum::Router,
+    /// Entries for the document's `paths`, keyed by path.
+    pub paths: serde_json::Map<String, serde_json::Value>,
+    /// Schemas those paths refer to, for `components.schemas`.
+    pub schemas: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiState {
@@ -126,6 +143,25 @@ impl Shared {
 /// The API's routes over `state`.
 pub fn router(state: ApiState) -> axum::Router {
     routes::router(Shared::new(state))
+}
+
+/// The documents of a request body, as every write endpoint reads them:
+/// by `Content-Type` (sniffed when absent), JSON (an object, an array of
+/// objects or `{"items": [...]}`) or YAML (several documents; sequences
+/// spread), read strictly. Each document still has to pass
+/// [`Registry::parse`]. Errors are the API's 400 and 415 answers.
+pub fn decode_body(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(ct) = content_type {
+        let v = axum::http::HeaderValue::from_str(ct).map_err(|_| {
+            ApiError::bad_request(format!("Content-Type {ct:?} is not a valid header value"))
+        })?;
+        headers.insert(axum::http::header::CONTENT_TYPE, v);
+    }
+    routes::documents(&headers, body)
 }
 
 /// Whether a daemon on `node` should act on `object`: objects without

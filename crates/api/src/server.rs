@@ -133,7 +133,7 @@ pub struct ServerOptions {
     pub token_file: Option<PathBuf>,
     pub node: String,
     /// More routes served next to the API's (behind the same token check).
-    pub extra: Option<axum::Router>,
+    pub extra: Option<crate::Extra>,
 }
 
 /// Reads a token file (trimmed; must not be empty).
