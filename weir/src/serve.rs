@@ -196,7 +196,7 @@ impl Daemon {
             store: store.clone(),
             token_file: args.token_file.clone(),
             node: node.clone(),
-            extra: Some(crate::daemon_api::router(rec.clone(), agent.clone())),
+            extra: Some(crate::daemon_api::extra(rec.clone(), agent.clone())),
         };
         let api = rt.spawn(async move {
             weir_api::run_server(opts, async {
