@@ -14,6 +14,9 @@
 //! | `GET /openapi.json` | OpenAPI 3.1 document |
 //! | `GET /livez`, `GET /readyz` | liveness; readiness (store reachable) |
 //!
+//! `docs/api.md` has the whole picture: the daemon's endpoints, query
+//! parameters, error codes, limits, schemathesis and the fuzzers.
+//!
 //! Writes take `?dryRun=true` (validate fully, store nothing). Every error
 //! is `{ "error": "...", "details": [{kind, name, field, reason}] }` with
 //! 400 (malformed body or parameter), 401 (token), 404, 409 (stale
