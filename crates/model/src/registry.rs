@@ -386,8 +386,19 @@ pub fn plural_of(kind: &str) -> String {
 struct Entry {
     kind: Arc<dyn Kind>,
     schema: Value,
-    /// The whole-object schema, compiled.
-    validator: Option<jsonschema::Validator>,
+    /// The whole-object schema, compiled on first use (its patterns are
+    /// large). A dynamic kind's spec schema may be of another draft and is
+    /// checked by its own validator; the whole-object check is then left
+    /// out (`None`).
+    validator: std::sync::OnceLock<Option<jsonschema::Validator>>,
+}
+
+impl Entry {
+    fn validator(&self) -> Option<&jsonschema::Validator> {
+        self.validator
+            .get_or_init(|| jsonschema::options().build(&self.schema).ok())
+            .as_ref()
+    }
 }
 
 /// Every kind weir understands. Cheap to clone.
@@ -453,16 +464,12 @@ impl Registry {
             return Err(RegistryError::AlreadyRegistered(k.name().to_string()));
         }
         let schema = object_schema(kind.as_ref());
-        // A dynamic kind's spec schema may be of another draft and is
-        // checked by its own validator; the whole-object check is then
-        // left out.
-        let validator = jsonschema::options().build(&schema).ok();
         self.kinds.insert(
             name,
             Arc::new(Entry {
                 kind,
                 schema,
-                validator,
+                validator: std::sync::OnceLock::new(),
             }),
         );
         Ok(())
@@ -681,7 +688,7 @@ impl Registry {
         // is refused here, so the server never accepts what the schema
         // does not.
         if errs.is_empty() {
-            if let Some(v) = kind.and_then(|k| self.kinds.get(k.name())?.validator.as_ref()) {
+            if let Some(v) = kind.and_then(|k| self.kinds.get(k.name())?.validator()) {
                 for e in v.iter_errors(doc) {
                     let field = pointer_to_path(e.instance_path().as_str());
                     errs.push(err(&field, e.to_string()));
