@@ -8,17 +8,20 @@
 //! | `GET /v1/graph` | the dependency graph in Graphviz DOT |
 //! | `GET /v1/stats` | dataplane counters: per node and per drop reason |
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use weir_agent::descriptors::Desired;
 use weir_agent::Agent;
+use weir_api::openapi_parts::{ok, responses, schema_ref, unsigned_query};
+use weir_api::{ApiError, Detail};
 use weir_model::Registry;
 use weir_reconcile::Reconciler;
 
@@ -28,6 +31,16 @@ type Rec = Arc<Mutex<Reconciler<Desired>>>;
 struct Daemon {
     rec: Rec,
     agent: Arc<Mutex<Agent>>,
+}
+
+/// The daemon's endpoints with their part of the OpenAPI document.
+pub fn extra(rec: Rec, agent: Arc<Mutex<Agent>>) -> weir_api::Extra {
+    let (paths, schemas) = openapi_paths();
+    weir_api::Extra {
+        router: router(rec, agent),
+        paths,
+        schemas,
+    }
 }
 
 pub fn router(rec: Rec, agent: Arc<Mutex<Agent>>) -> Router {
@@ -54,18 +67,32 @@ async fn status(State(d): State<Daemon>) -> Json<Value> {
     Json(json!({ "summary": crate::cli::output::summary_json(&s), "objects": objects }))
 }
 
-#[derive(Deserialize)]
-struct Limit {
-    limit: Option<usize>,
+/// `?limit=`: plain decimal digits, as the document says.
+fn limit(q: Result<Query<HashMap<String, String>>, QueryRejection>) -> Result<usize, ApiError> {
+    let Query(q) =
+        q.map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))?;
+    let Some(v) = q.get("limit") else {
+        return Ok(20);
+    };
+    let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+    v.parse::<u64>()
+        .ok()
+        .filter(|_| digits)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("?limit= takes a number of transactions, got {v:?}"))
+                .with_detail(Detail::new("", "", "limit", "expected an unsigned integer"))
+        })
 }
 
 async fn history(
     State(d): State<Daemon>,
-    weir_api::Query(q): weir_api::Query<Limit>,
-) -> Json<Value> {
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = limit(q)?;
     let rec = d.rec.lock().unwrap();
     let all: Vec<_> = rec.history().collect();
-    let n = q.limit.unwrap_or(20).min(all.len());
+    let n = limit.min(all.len());
     let items: Vec<Value> = all[all.len() - n..]
         .iter()
         .map(|t| {
@@ -78,12 +105,12 @@ async fn history(
             })
         })
         .collect();
-    Json(json!({ "items": items }))
+    Ok(Json(json!({ "items": items })))
 }
 
-async fn graph(State(d): State<Daemon>) -> impl IntoResponse {
+async fn graph(State(d): State<Daemon>) -> Response {
     let dot = d.rec.lock().unwrap().graph_dot();
-    ([(header::CONTENT_TYPE, "text/vnd.graphviz")], dot)
+    ([(header::CONTENT_TYPE, "text/vnd.graphviz")], dot).into_response()
 }
 
 async fn stats(State(d): State<Daemon>) -> Json<Value> {
@@ -101,4 +128,79 @@ async fn stats(State(d): State<Daemon>) -> Json<Value> {
     Json(
         json!({ "rxPackets": st.rx_packets, "txPackets": st.tx_packets, "nodes": nodes, "reasons": reasons }),
     )
+}
+
+/// The OpenAPI `paths` of these endpoints and the schemas they use.
+pub fn openapi_paths() -> (Map<String, Value>, Map<String, Value>) {
+    let count = json!({"type": "integer", "minimum": 0});
+    let text_or_null = json!({"type": ["string", "null"]});
+    let mut schemas = Map::new();
+    schemas.insert("DaemonStatus".into(), json!({
+        "type": "object", "required": ["summary", "objects"], "properties": {
+            "summary": {"type": "object",
+                "required": ["configured", "pending", "retrying", "failed", "invalid"],
+                "properties": {"configured": count, "pending": count, "retrying": count,
+                    "failed": count, "invalid": count}},
+            "objects": {"type": "array", "items": {"type": "object",
+                "required": ["key", "state", "attempts"], "properties": {
+                    "key": {"type": "string"},
+                    "state": {"enum": ["configured", "pending", "failed", "invalid", "unknown"]},
+                    "reason": text_or_null, "attempts": count,
+                    "lastTransition": text_or_null}}},
+        }
+    }));
+    schemas.insert(
+        "History".into(),
+        json!({
+            "type": "object", "required": ["items"], "properties": {
+                "items": {"type": "array", "items": {"type": "object",
+                    "required": ["seq", "at", "kind", "operations", "notes"], "properties": {
+                        "seq": count, "at": {"type": "string"},
+                        "kind": {"enum": ["SetDesired", "ResyncFull", "ResyncDownstream", "Retry"]},
+                        "operations": {"type": "array", "items": {"type": "string"}},
+                        "notes": {"type": "array", "items": {"type": "string"}}}}},
+            }
+        }),
+    );
+    schemas.insert("Stats".into(), json!({
+        "type": "object", "required": ["rxPackets", "txPackets", "nodes", "reasons"], "properties": {
+            "rxPackets": count, "txPackets": count,
+            "nodes": {"type": "array", "items": {"type": "object",
+                "required": ["node", "calls", "packets", "cycles"], "properties": {
+                    "node": {"type": "string"}, "calls": count, "packets": count, "cycles": count}}},
+            "reasons": {"type": "object", "additionalProperties": count,
+                "description": "packets dropped per reason, reasons with none left out"},
+        }
+    }));
+    let mut paths = Map::new();
+    paths.insert("/v1/status".into(), json!({"get": {
+        "operationId": "daemonStatus", "tags": ["daemon"],
+        "summary": "Objects by reconciler state, and each object's state",
+        "responses": responses(&[("200", ok("The reconciler's view", schema_ref("DaemonStatus")))], &["401"]),
+    }}));
+    paths.insert("/v1/history".into(), json!({"get": {
+        "operationId": "daemonHistory", "tags": ["daemon"],
+        "summary": "The last reconciler transactions, oldest first",
+        "parameters": [{"name": "limit", "in": "query", "required": false,
+            "schema": unsigned_query("How many transactions (default 20)")}],
+        "responses": responses(&[("200", ok("Transactions", schema_ref("History")))], &["400", "401"]),
+    }}));
+    paths.insert(
+        "/v1/graph".into(),
+        json!({"get": {
+            "operationId": "daemonGraph", "tags": ["daemon"],
+            "summary": "The dependency graph in Graphviz DOT",
+            "responses": responses(&[("200", json!({"description": "DOT text",
+                "content": {"text/vnd.graphviz": {"schema": {"type": "string"}}}}))], &["401"]),
+        }}),
+    );
+    paths.insert(
+        "/v1/stats".into(),
+        json!({"get": {
+            "operationId": "daemonStats", "tags": ["daemon"],
+            "summary": "Dataplane counters: per node and per drop reason",
+            "responses": responses(&[("200", ok("Counters", schema_ref("Stats")))], &["401"]),
+        }}),
+    );
+    (paths, schemas)
 }

@@ -204,7 +204,7 @@ impl Daemon {
             token_file: args.token_file.clone(),
             insecure: args.insecure,
             node: node.clone(),
-            extra: Some(crate::daemon_api::router(rec.clone(), agent.clone())),
+            extra: Some(crate::daemon_api::extra(rec.clone(), agent.clone())),
         };
         // Bound here, so that a refused or busy address stops the start.
         let server = rt

@@ -3,11 +3,12 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use weir_model::{ObjectRef, ValidationError, ValidationErrors};
 
 /// One problem with one field of one object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Detail {
     /// Position of the object in an apply body (counting documents from 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,7 +81,7 @@ impl std::fmt::Display for Detail {
 }
 
 /// The JSON body of every error answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub error: String,

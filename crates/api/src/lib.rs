@@ -14,6 +14,9 @@
 //! | `GET /openapi.json` | OpenAPI 3.1 document |
 //! | `GET /livez`, `GET /readyz` | liveness; readiness (store reachable) |
 //!
+//! `docs/api.md` has the whole picture: the daemon's endpoints, query
+//! parameters, error codes, limits, schemathesis and the fuzzers.
+//!
 //! Writes take `?dryRun=true` (validate fully, store nothing). Every error
 //! is `{ "error": "...", "details": [{kind, name, field, reason}] }` with
 //! 400 (malformed body or parameter, the parameter named in `field`), 401
@@ -88,6 +91,11 @@ pub use conns::raise_open_files;
 pub use error::{ApiError, Detail, ErrorBody};
 pub use openapi::openapi;
 pub use query::Query;
+
+/// Pieces for describing extra endpoints in the OpenAPI document.
+pub mod openapi_parts {
+    pub use crate::openapi::{ok, responses, schema_ref, unsigned_query};
+}
 pub use server::{
     bind, read_token, run_server, serve, Listen, Listener, Server, ServerError, ServerOptions,
 };
@@ -135,8 +143,20 @@ pub struct ApiState {
     /// This gateway's node name (reported by `/readyz`).
     pub node: String,
     /// More routes served next to the API's (the daemon's own endpoints),
-    /// behind the same token check.
-    pub extra: Option<axum::Router>,
+    /// behind the same token check, and their part of the OpenAPI document.
+    pub extra: Option<Extra>,
+}
+
+/// Endpoints served next to the API's (the daemon's `/v1/status`, ...),
+/// with their entries in the OpenAPI document: whoever adds a route
+/// describes it.
+#[derive(Clone)]
+pub struct Extra {
+    pub router: axum::Router,
+    /// Entries for the document's `paths`, keyed by path.
+    pub paths: serde_json::Map<String, serde_json::Value>,
+    /// Schemas those paths refer to, for `components.schemas`.
+    pub schemas: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiState {
@@ -187,6 +207,25 @@ impl Shared {
 /// The API's routes over `state`.
 pub fn router(state: ApiState) -> axum::Router {
     routes::router(Shared::new(state, server::Reach::Network))
+}
+
+/// The documents of a request body, as every write endpoint reads them:
+/// by `Content-Type` (sniffed when absent), JSON (an object, an array of
+/// objects or `{"items": [...]}`) or YAML (several documents; sequences
+/// spread), read strictly. Each document still has to pass
+/// [`Registry::parse`]. Errors are the API's 400 and 415 answers.
+pub fn decode_body(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(ct) = content_type {
+        let v = axum::http::HeaderValue::from_str(ct).map_err(|_| {
+            ApiError::bad_request(format!("Content-Type {ct:?} is not a valid header value"))
+        })?;
+        headers.insert(axum::http::header::CONTENT_TYPE, v);
+    }
+    routes::documents(routes::format_of(&headers)?, body)
 }
 
 /// Whether a daemon on `node` should act on `object`: objects without

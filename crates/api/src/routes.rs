@@ -45,7 +45,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared.clone());
     let r = match shared.state.extra.clone() {
-        Some(extra) => r.merge(extra),
+        Some(extra) => r.merge(extra.router),
         None => r,
     };
     // Outermost first: every error in the JSON shape, then the browser
@@ -243,7 +243,7 @@ async fn readyz(State(shared): S) -> Response {
 }
 
 async fn openapi(State(shared): S) -> Json<Value> {
-    Json(crate::openapi::openapi(&shared.state.registry))
+    Json(crate::openapi::openapi(&shared.state))
 }
 
 async fn kinds(State(shared): S) -> Json<Value> {
@@ -286,7 +286,9 @@ fn flag(q: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
 fn number(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
     q.get(name)
         .map(|v| {
-            v.parse::<u64>().map_err(|_| {
+            // Digits only: u64's parser would also take a leading '+'.
+            let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+            v.parse::<u64>().ok().filter(|_| digits).ok_or_else(|| {
                 ApiError::bad_request(format!("?{name}= takes a revision number, got {v:?}"))
                     .with_detail(Detail::new("", "", name, "expected an unsigned integer"))
             })
@@ -373,7 +375,7 @@ async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<B
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Format {
+pub(crate) enum Format {
     Json,
     Yaml,
     /// No Content-Type: JSON if the body starts with `{` or `[`, else YAML.
@@ -383,7 +385,7 @@ enum Format {
 /// The body's format from its Content-Type: JSON or YAML only. Anything
 /// else is a 415, `text/plain` included: a web page can send that
 /// cross-site without asking first.
-fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
+pub(crate) fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
         return Ok(Format::Sniff);
     };
@@ -446,7 +448,7 @@ async fn parse_off<T: Send + 'static>(
 
 /// The documents of a body: JSON (an object, an array of objects, or
 /// `{"items": [...]}`) or YAML (several documents; sequences are spread).
-fn documents(format: Format, body: &[u8]) -> Result<Vec<Value>, ApiError> {
+pub(crate) fn documents(format: Format, body: &[u8]) -> Result<Vec<Value>, ApiError> {
     let malformed = |what: &str, e: String| {
         ApiError::bad_request(format!("malformed {what}: {e}")).with_detail(Detail::new(
             "",
@@ -464,8 +466,15 @@ fn documents(format: Format, body: &[u8]) -> Result<Vec<Value>, ApiError> {
     };
     match format {
         Format::Json | Format::Sniff => {
-            let v: Value =
-                serde_json::from_slice(body).map_err(|e| malformed("JSON", e.to_string()))?;
+            // The same strict reader as YAML: duplicate keys refused, 245.0
+            // read as the integer JSON Schema says it is.
+            let v: Value = weir_model::yaml::json_value(body).map_err(|e| {
+                let reason = e.to_string();
+                malformed(
+                    "JSON",
+                    reason.trim_start_matches("malformed JSON: ").to_string(),
+                )
+            })?;
             Ok(match v {
                 Value::Array(items) => items,
                 Value::Object(m)
@@ -497,11 +506,15 @@ fn parse_doc(
     mut doc: Value,
     index: Option<usize>,
 ) -> Result<(Object, Option<u64>), Vec<Detail>> {
+    // A status sent here is ignored, but must still be a status.
     if let Value::Object(m) = &mut doc {
-        m.remove("status");
+        if m.get("status").is_some_and(Value::is_null) {
+            m.remove("status");
+        }
     }
     match shared.state.registry.parse(&doc) {
         Ok(mut o) => {
+            o.status = None;
             let expect = o.metadata.revision.take();
             o.metadata.generation = None;
             o.metadata.creation_timestamp = None;
@@ -698,20 +711,22 @@ async fn put_status(
     // Either a whole object with a status, or the status alone.
     let status_value = match &doc {
         Value::Object(m) if m.contains_key("apiVersion") || m.contains_key("metadata") => {
-            if let Some(r) = m
-                .get("metadata")
-                .and_then(|md| md.get("revision"))
-                .and_then(Value::as_u64)
-            {
-                expect = expect.or(Some(r));
-            }
-            m.get("status").cloned().unwrap_or(Value::Null)
+            // A whole object must be a valid one, for this path.
+            let status = m.get("status").cloned().unwrap_or(Value::Null);
+            let (obj, rev) = parse_doc(&shared, doc.clone(), None)
+                .map_err(|d| ApiError::invalid(summary(&d), d))?;
+            check_kind(&obj, &kind, Some(&name))?;
+            expect = expect.or(rev);
+            status
         }
         _ => doc.clone(),
     };
-    let status: Status = serde_json::from_value(status_value).map_err(|e| {
-        let d = Detail::new(&kind, &name, "status", e.to_string());
-        ApiError::invalid(summary(std::slice::from_ref(&d)), vec![d])
+    let status: Status = weir_model::registry::parse_status(&status_value).map_err(|errs| {
+        let d: Vec<Detail> = errs
+            .into_iter()
+            .map(|e| Detail::new(&kind, &name, &e.field, e.reason))
+            .collect();
+        ApiError::invalid(summary(&d), d)
     })?;
     let (mut out, _) = commit(
         &shared,
@@ -823,7 +838,7 @@ async fn watch(State(shared): S, q: Q) -> R {
         .map(String::as_str)
         .unwrap_or("")
         .split(',')
-        .map(str::trim)
+        .map(|w| w.trim_matches(' '))
         .filter(|w| !w.is_empty())
     {
         let k = reg.lookup(word).ok_or_else(|| {

@@ -1,6 +1,13 @@
 //! Label selectors: `a=b,c!=d,e,!f` (all must hold).
+//!
+//! Keys and values follow the label syntax (`metadata.labels`); spaces
+//! are allowed around requirements and operators, nothing else.
+//! [`pattern`] is the same grammar as a regular expression, for the
+//! OpenAPI document.
 
 use std::collections::BTreeMap;
+
+use weir_model::meta::{check_label, LABEL_KEY, LABEL_VALUE};
 
 /// One requirement of a selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,31 +22,62 @@ pub enum Requirement {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selector(pub Vec<Requirement>);
 
-fn check_key(k: &str) -> Result<String, String> {
-    let k = k.trim();
-    if k.is_empty() || k.len() > 253 || k.chars().any(|c| c.is_whitespace() || "=!,".contains(c)) {
-        return Err(format!("invalid label key {k:?}"));
-    }
+/// The selector grammar as a JSON Schema (ECMA-262) pattern.
+pub fn pattern() -> String {
+    let req = format!(" *(! *{LABEL_KEY}|{LABEL_KEY}( *(==?|!=) *{LABEL_VALUE})?) *");
+    format!("^({req}(,{req})*)?$")
+}
+
+fn key(part: &str, k: &str) -> Result<String, String> {
+    let k = k.trim_matches(' ');
+    check_label(k, "").map_err(|_| {
+        format!(
+            "invalid label key {k:?} in {part:?}: 1 to 253 letters, digits and -_./, starting and ending with a letter or digit"
+        )
+    })?;
     Ok(k.to_string())
 }
 
+fn value(part: &str, k: &str, v: &str) -> Result<String, String> {
+    let v = v.trim_matches(' ');
+    check_label(k, v).map_err(|_| {
+        format!(
+            "invalid label value {v:?} in {part:?}: at most 63 letters, digits and -_., starting and ending with a letter or digit, or empty"
+        )
+    })?;
+    Ok(v.to_string())
+}
+
 impl Selector {
-    /// Parses `a=b,c==d,e!=f,g,!h`.
+    /// Parses `a=b,c==d,e!=f,g,!h`; the reason when it is not one.
     pub fn parse(text: &str) -> Result<Selector, String> {
+        if text.is_empty() {
+            return Ok(Selector::default());
+        }
         let mut out = Vec::new();
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let req = if let Some((k, v)) = part.split_once("!=") {
-                Requirement::NotEquals(check_key(k)?, v.trim().to_string())
-            } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
-                let v = v.trim();
-                if v.contains('=') || v.contains('!') {
-                    return Err(format!("invalid requirement {part:?}"));
+        for raw in text.split(',') {
+            let part = raw.trim_matches(' ');
+            if part.is_empty() {
+                return Err(format!(
+                    "empty requirement in {text:?}: requirements are separated by single commas"
+                ));
+            }
+            let req = if let Some(k) = part.strip_prefix('!') {
+                Requirement::NotExists(key(part, k)?)
+            } else if let Some(at) = part.find(['=', '!']) {
+                let (k, rest) = part.split_at(at);
+                let k = key(part, k)?;
+                if let Some(v) = rest.strip_prefix("!=") {
+                    Requirement::NotEquals(k.clone(), value(part, &k, v)?)
+                } else if let Some(v) = rest.strip_prefix("==").or_else(|| rest.strip_prefix('=')) {
+                    Requirement::Equals(k.clone(), value(part, &k, v)?)
+                } else {
+                    return Err(format!(
+                        "invalid requirement {part:?}: operators are =, == and !="
+                    ));
                 }
-                Requirement::Equals(check_key(k)?, v.to_string())
-            } else if let Some(k) = part.strip_prefix('!') {
-                Requirement::NotExists(check_key(k)?)
             } else {
-                Requirement::Exists(check_key(part)?)
+                Requirement::Exists(key(part, part)?)
             };
             out.push(req);
         }
@@ -69,11 +107,16 @@ mod tests {
             .collect();
         assert!(Selector::parse("a=b,c!=x").unwrap().matches(&l));
         assert!(Selector::parse("a==b,c").unwrap().matches(&l));
+        assert!(Selector::parse(" a = b , c ").unwrap().matches(&l));
         assert!(!Selector::parse("a=x").unwrap().matches(&l));
         assert!(!Selector::parse("!a").unwrap().matches(&l));
         assert!(Selector::parse("!z").unwrap().matches(&l));
         assert!(Selector::parse("").unwrap().matches(&l));
-        assert!(Selector::parse("a=b=c").is_err());
-        assert!(Selector::parse("=b").is_err());
+        assert!(!Selector::parse("c=").unwrap().matches(&l));
+        for bad in [
+            "a=b=c", "=b", "a,,b", "a,", " ", "a=é", "a!b", "-a", "a\t=b", "a=b!",
+        ] {
+            assert!(Selector::parse(bad).is_err(), "{bad:?} parsed");
+        }
     }
 }

@@ -188,7 +188,7 @@ pub struct ServerOptions {
     pub insecure: bool,
     pub node: String,
     /// More routes served next to the API's (behind the same token check).
-    pub extra: Option<axum::Router>,
+    pub extra: Option<crate::Extra>,
 }
 
 /// Reads a token file (trimmed; must not be empty).

@@ -87,7 +87,7 @@ async fn bad_inputs_table() {
         ("two objects on PUT", "PUT", "/v1/routes/x15".into(), Some(J),
             format!("[{},{}]", r("x15", json!("10.8.0.0/16")), r("x16", json!("10.9.0.0/16"))), 400, ""),
         ("bad revision param", "DELETE", "/v1/routes/r1?revision=abc".into(), None, String::new(), 400, "revision"),
-        ("bad status", "PUT", "/v1/routes/r1/status".into(), Some(J), "{\"state\": \"sleeping\"}".into(), 422, "status"),
+        ("bad status", "PUT", "/v1/routes/r1/status".into(), Some(J), "{\"state\": \"sleeping\"}".into(), 422, "status.state"),
         ("bad watch kind", "GET", "/v1/watch?kinds=widgets".into(), None, String::new(), 404, "kinds"),
         ("no such path", "GET", "/v2/routes".into(), None, String::new(), 404, ""),
         ("wrong method", "PATCH", "/v1/routes/r1".into(), Some(J), "{}".into(), 405, ""),

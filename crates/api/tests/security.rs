@@ -515,7 +515,11 @@ async fn every_error_is_json_naming_the_parameter() {
         );
     let (store, _dir) = common::embedded().await;
     let mut state = ApiState::new(store);
-    state.extra = Some(extra);
+    state.extra = Some(weir_api::Extra {
+        router: extra,
+        paths: Default::default(),
+        schemas: Default::default(),
+    });
     let s = start_with(state).await;
     assert_eq!(
         s.json("PUT", "/v1/routes/r1", &route("r1", "10.0.0.0/8"))

@@ -53,6 +53,11 @@ pub const LABEL_KEY_PATTERN: &str = "^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$
 /// letter or digit, at most 63 characters, or empty.
 pub const LABEL_VALUE_PATTERN: &str = "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$";
 
+/// A label key inside a longer pattern (no anchors, length included).
+pub const LABEL_KEY: &str = "[A-Za-z0-9]([-A-Za-z0-9_./]{0,251}[A-Za-z0-9])?";
+/// A label value inside a longer pattern (no anchors, length included).
+pub const LABEL_VALUE: &str = "([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?";
+
 /// Checks one label; the reason when it is not valid.
 pub fn check_label(key: &str, value: &str) -> Result<(), String> {
     let edge = |s: &str| {

@@ -60,22 +60,26 @@ impl fmt::Display for Cidr {
 
 impl FromStr for Cidr {
     type Err = String;
+    /// Exactly `ADDRESS/LENGTH` as [`cidr_pattern`] describes it: no
+    /// spaces, the length in plain decimal (no sign, no leading zero).
     fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if !s.contains('/') {
+        let Some((addr, len)) = s.split_once('/') else {
             return Err(format!(
                 "{s:?} has no prefix length: expected CIDR notation like 10.0.0.0/24 or 2001:db8::/32"
             ));
-        }
-        let (addr, len) = s.split_once('/').unwrap_or((s, ""));
+        };
         let ip: IpAddr = addr
             .parse()
             .map_err(|_| format!("{addr:?} in {s:?} is not an IPv4 or IPv6 address"))?;
         let max = if ip.is_ipv4() { 32 } else { 128 };
-        let len: u8 =
-            len.parse().ok().filter(|l| *l <= max).ok_or_else(|| {
-                format!("prefix length in {s:?} must be a number from 0 to {max}")
-            })?;
+        let plain = !len.is_empty()
+            && len.bytes().all(|b| b.is_ascii_digit())
+            && (len == "0" || !len.starts_with('0'));
+        let len: u8 = len
+            .parse()
+            .ok()
+            .filter(|l| plain && *l <= max)
+            .ok_or_else(|| format!("prefix length in {s:?} must be a number from 0 to {max}"))?;
         Ok(Cidr(IpNet::new(ip, len).expect("length checked")))
     }
 }
@@ -119,9 +123,61 @@ impl JsonSchema for Cidr {
         json_schema!({
             "type": "string",
             "description": "IPv4 or IPv6 network in CIDR notation, e.g. 10.0.0.0/24 or 2001:db8::/64",
-            "pattern": "^[0-9A-Fa-f:.]+/[0-9]{1,3}$"
+            "pattern": cidr_pattern(),
+            "maxLength": 49
         })
     }
+}
+
+/// A dotted-quad IPv4 address as `std::net::Ipv4Addr` parses it: decimal
+/// octets without leading zeros (regular expression, no anchors).
+const IPV4: &str = concat!(
+    "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
+    "(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+);
+
+/// An IPv6 address in any form `std::net::Ipv6Addr` parses (regular
+/// expression, no anchors): eight groups of 1 to 4 hex digits, or fewer
+/// around one `::` standing for at least one group, the last 32 bits
+/// optionally written as an IPv4 address.
+fn ipv6() -> String {
+    const H: &str = "[0-9A-Fa-f]{1,4}";
+    let groups = |n: usize| match n {
+        0 => String::new(),
+        n => format!("{H}(:{H}){{{}}}", n - 1),
+    };
+    let mut alts = vec![format!("({H}:){{7}}{H}"), format!("({H}:){{6}}{IPV4}")];
+    for head in 0..=7 {
+        let room = 7 - head;
+        let mut tail = Vec::new();
+        if room >= 1 {
+            tail.push(format!("{H}(:{H}){{0,{}}}", room - 1));
+        }
+        if room >= 2 {
+            tail.push(format!("({H}:){{0,{}}}{IPV4}", room - 2));
+        }
+        let tail = if tail.is_empty() {
+            String::new()
+        } else {
+            format!("({})?", tail.join("|"))
+        };
+        alts.push(format!("{}::{tail}", groups(head)));
+    }
+    format!("({})", alts.join("|"))
+}
+
+/// JSON Schema pattern of [`Cidr`]: an IPv4 address with a length of 0 to
+/// 32, or an IPv6 address with 0 to 128, decimal without leading zeros.
+pub fn cidr_pattern() -> String {
+    format!(
+        "^({IPV4}/(3[0-2]|[12][0-9]|[0-9])|{}/(12[0-8]|1[01][0-9]|[1-9][0-9]|[0-9]))$",
+        ipv6()
+    )
+}
+
+/// JSON Schema pattern of an IPv4 or IPv6 address.
+pub fn ip_pattern() -> String {
+    format!("^({IPV4}|{})$", ipv6())
 }
 
 /// Address family.
@@ -160,7 +216,8 @@ impl JsonSchema for IpSchema {
         json_schema!({
             "type": "string",
             "description": "IPv4 or IPv6 address",
-            "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]
+            "pattern": ip_pattern(),
+            "maxLength": 45
         })
     }
 }
@@ -175,7 +232,12 @@ impl JsonSchema for Ipv4Schema {
         true
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "format": "ipv4" })
+        json_schema!({
+            "type": "string",
+            "description": "IPv4 address",
+            "pattern": format!("^{IPV4}$"),
+            "maxLength": 15
+        })
     }
 }
 
@@ -191,13 +253,18 @@ impl JsonSchema for MacSchema {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "description": "Ethernet address, six hex octets separated by ':'",
-            "pattern": "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
+            "description": "unicast Ethernet address, six hex octets separated by ':', not all zero",
+            "pattern": MAC_PATTERN,
+            "not": {"pattern": "^00(:00){5}$"}
         })
     }
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff`.
+/// A unicast MAC address (the first octet's low bit clear), as
+/// [`parse_mac`] reads it.
+pub const MAC_PATTERN: &str = "^[0-9A-Fa-f][02468AaCcEe](:[0-9A-Fa-f]{2}){5}$";
+
+/// Parses `aa:bb:cc:dd:ee:ff` (exactly two hex digits per octet).
 pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let parts: Vec<&str> = s.split(':').collect();
     let bad =
@@ -207,7 +274,7 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     }
     let mut mac = [0u8; 6];
     for (i, p) in parts.iter().enumerate() {
-        if p.len() != 2 {
+        if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         mac[i] = u8::from_str_radix(p, 16).map_err(|_| bad())?;
@@ -215,11 +282,51 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     Ok(mac)
 }
 
-fn split_number(s: &str) -> (&str, &str) {
+/// Splits `1.5 Gbit` into its number and unit: digits, an optional
+/// fraction of 1 to 9 digits, an optional single space, the unit. `None`
+/// when the text has another shape ([`quantity_pattern`] describes it).
+fn split_number(s: &str) -> Option<(&str, &str)> {
     let end = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
-    (s[..end].trim(), s[end..].trim())
+    let (num, rest) = s.split_at(end);
+    let (int, frac) = num.split_once('.').unwrap_or((num, "1"));
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !digits(frac) || frac.len() > 9 {
+        return None;
+    }
+    let unit = rest.strip_prefix(' ').unwrap_or(rest);
+    if unit.is_empty() && !rest.is_empty() {
+        return None;
+    }
+    Some((num, unit))
+}
+
+/// The JSON Schema pattern of a quantity with these units (`""` for none).
+fn quantity_pattern(units: &[(&str, u64)]) -> String {
+    let named: Vec<&str> = units
+        .iter()
+        .map(|(u, _)| *u)
+        .filter(|u| !u.is_empty())
+        .collect();
+    format!("^[0-9]+(\\.[0-9]{{1,9}})?( ?({}))?$", named.join("|"))
+}
+
+fn parse_quantity(s: &str, units: &[(&str, u64)], what: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a valid {what}");
+    let (num, unit) = split_number(s).ok_or_else(bad)?;
+    let Some((_, mult)) = units.iter().find(|(u, _)| *u == unit) else {
+        let names: Vec<&str> = units
+            .iter()
+            .map(|(u, _)| *u)
+            .filter(|u| !u.is_empty())
+            .collect();
+        return Err(format!(
+            "{s:?} has an unknown {what} unit {unit:?}: use {}",
+            names.join(", ")
+        ));
+    };
+    scaled(num, *mult, s, what)
 }
 
 fn scaled(num: &str, mult: u64, whole: &str, what: &str) -> Result<u64, String> {
@@ -248,11 +355,11 @@ fn scaled(num: &str, mult: u64, whole: &str, what: &str) -> Result<u64, String> 
 }
 
 macro_rules! quantity {
-    ($name:ident, $what:literal, $desc:literal, $pattern:literal, $parse:ident, $fmt:ident) => {
+    ($name:ident, $what:literal, $desc:literal, $units:ident, $parse:ident, $fmt:ident) => {
         impl FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
-                $parse(s.trim()).map($name)
+                $parse(s).map($name)
             }
         }
         impl fmt::Display for $name {
@@ -299,8 +406,8 @@ macro_rules! quantity {
                 json_schema!({
                     "description": concat!($what, ": an integer or a string like ", $desc),
                     "anyOf": [
-                        {"type": "integer", "minimum": 0},
-                        {"type": "string", "pattern": $pattern}
+                        {"type": "integer", "minimum": 0, "maximum": u64::MAX},
+                        {"type": "string", "pattern": quantity_pattern($units)}
                     ]
                 })
             }
@@ -314,21 +421,32 @@ macro_rules! quantity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Rate(pub u64);
 
+/// Rate units and what they multiply by (decimal, bits per second).
+const RATE_UNITS: &[(&str, u64)] = &[
+    ("", 1),
+    ("bit", 1),
+    ("bps", 1),
+    ("k", 1_000),
+    ("kbit", 1_000),
+    ("Kbit", 1_000),
+    ("kbps", 1_000),
+    ("Kbps", 1_000),
+    ("M", 1_000_000),
+    ("Mbit", 1_000_000),
+    ("mbit", 1_000_000),
+    ("Mbps", 1_000_000),
+    ("G", 1_000_000_000),
+    ("Gbit", 1_000_000_000),
+    ("gbit", 1_000_000_000),
+    ("Gbps", 1_000_000_000),
+    ("T", 1_000_000_000_000),
+    ("Tbit", 1_000_000_000_000),
+    ("tbit", 1_000_000_000_000),
+    ("Tbps", 1_000_000_000_000),
+];
+
 fn parse_rate(s: &str) -> Result<u64, String> {
-    let (num, unit) = split_number(s);
-    let mult = match unit {
-        "" | "bit" | "bps" => 1,
-        "k" | "kbit" | "Kbit" | "kbps" | "Kbps" => 1_000,
-        "M" | "Mbit" | "mbit" | "Mbps" => 1_000_000,
-        "G" | "Gbit" | "gbit" | "Gbps" => 1_000_000_000,
-        "T" | "Tbit" | "tbit" | "Tbps" => 1_000_000_000_000,
-        _ => {
-            return Err(format!(
-                "{s:?} has an unknown rate unit {unit:?}: use bit, kbit, Mbit, Gbit or Tbit (bits per second)"
-            ))
-        }
-    };
-    scaled(num, mult, s, "rate")
+    parse_quantity(s, RATE_UNITS, "rate")
 }
 
 fn fmt_rate(v: u64) -> String {
@@ -349,7 +467,7 @@ quantity!(
     Rate,
     "rate in bits per second",
     "10Mbit or 1Gbit",
-    "^[0-9]+(\\.[0-9]+)?\\s*([kKMGT]?(bit|bps)|[kKMGT])?$",
+    RATE_UNITS,
     parse_rate,
     fmt_rate
 );
@@ -359,23 +477,28 @@ quantity!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(pub u64);
 
+/// Size units and what they multiply by (binary `Ki`, decimal `k`).
+const BYTE_UNITS: &[(&str, u64)] = &[
+    ("", 1),
+    ("B", 1),
+    ("KiB", 1 << 10),
+    ("Ki", 1 << 10),
+    ("MiB", 1 << 20),
+    ("Mi", 1 << 20),
+    ("GiB", 1 << 30),
+    ("Gi", 1 << 30),
+    ("kB", 1_000),
+    ("KB", 1_000),
+    ("k", 1_000),
+    ("K", 1_000),
+    ("MB", 1_000_000),
+    ("M", 1_000_000),
+    ("GB", 1_000_000_000),
+    ("G", 1_000_000_000),
+];
+
 fn parse_bytes(s: &str) -> Result<u64, String> {
-    let (num, unit) = split_number(s);
-    let mult = match unit {
-        "" | "B" => 1,
-        "KiB" | "Ki" => 1 << 10,
-        "MiB" | "Mi" => 1 << 20,
-        "GiB" | "Gi" => 1 << 30,
-        "kB" | "KB" | "k" | "K" => 1_000,
-        "MB" | "M" => 1_000_000,
-        "GB" | "G" => 1_000_000_000,
-        _ => {
-            return Err(format!(
-                "{s:?} has an unknown size unit {unit:?}: use B, KiB, MiB, GiB, kB, MB or GB"
-            ))
-        }
-    };
-    scaled(num, mult, s, "size")
+    parse_quantity(s, BYTE_UNITS, "size")
 }
 
 fn fmt_bytes(v: u64) -> String {
@@ -391,10 +514,14 @@ quantity!(
     ByteSize,
     "size in bytes",
     "64KiB or 1500",
-    "^[0-9]+(\\.[0-9]+)?\\s*(B|[KMG]i?B?|[KMG]i|kB|k)?$",
+    BYTE_UNITS,
     parse_bytes,
     fmt_bytes
 );
+
+/// A port number, 0 to 65535 in plain decimal (regular expression).
+const PORT: &str =
+    "(0|[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
 
 /// A port or an inclusive port range: `80`, `"80"` or `"1024-65535"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -417,7 +544,13 @@ impl FromStr for PortRange {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || format!("{s:?} is not a port or port range like 80 or 1024-65535");
-        let p = |x: &str| x.trim().parse::<u16>().map_err(|_| bad());
+        // Plain decimal, as PORT_PATTERN says: no sign, space or leading zero.
+        let p = |x: &str| {
+            let plain = !x.is_empty()
+                && x.bytes().all(|b| b.is_ascii_digit())
+                && (x == "0" || !x.starts_with('0'));
+            x.parse::<u16>().ok().filter(|_| plain).ok_or_else(bad)
+        };
         let (first, last) = match s.split_once('-') {
             Some((a, b)) => (p(a)?, p(b)?),
             None => {
@@ -481,7 +614,7 @@ impl JsonSchema for PortRange {
             "description": "a port, or an inclusive range like \"1024-65535\"",
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": 65535},
-                {"type": "string", "pattern": "^[0-9]{1,5}(-[0-9]{1,5})?$"}
+                {"type": "string", "pattern": format!("^{PORT}(-{PORT})?$")}
             ]
         })
     }

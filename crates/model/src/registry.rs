@@ -92,9 +92,53 @@ fn generator() -> schemars::SchemaGenerator {
         .into_generator()
 }
 
-/// JSON Schema of a Rust type, self-contained (no `$ref`).
+/// JSON Schema of a Rust type, self-contained (no `$ref`). Integers get
+/// the bounds of their Rust type (see [`bound_integers`]).
 pub fn schema_of<T: JsonSchema>() -> Value {
-    serde_json::to_value(generator().into_root_schema_for::<T>()).expect("schema is JSON")
+    let mut v =
+        serde_json::to_value(generator().into_root_schema_for::<T>()).expect("schema is JSON");
+    bound_integers(&mut v);
+    v
+}
+
+/// Gives every integer schema with a Rust `format` (`uint16`, `int64`,
+/// ...) the range of that type where no narrower one is set, so the
+/// schema refuses exactly the numbers deserialising would.
+pub fn bound_integers(schema: &mut Value) {
+    match schema {
+        Value::Object(m) => {
+            let range: Option<(i128, i128)> = match m.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some((0, u8::MAX.into())),
+                Some("uint16") => Some((0, u16::MAX.into())),
+                Some("uint32") => Some((0, u32::MAX.into())),
+                Some("uint64" | "uint") => Some((0, u64::MAX.into())),
+                Some("int8") => Some((i8::MIN.into(), i8::MAX.into())),
+                Some("int16") => Some((i16::MIN.into(), i16::MAX.into())),
+                Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+                Some("int64" | "int") => Some((i64::MIN.into(), i64::MAX.into())),
+                _ => None,
+            };
+            if let Some((lo, hi)) = range {
+                let num = |n: i128| match u64::try_from(n) {
+                    Ok(u) => Value::from(u),
+                    Err(_) => Value::from(n as i64),
+                };
+                let lo_set = m.get("minimum").and_then(Value::as_f64);
+                if lo_set.is_none_or(|x| x < lo as f64) {
+                    m.insert("minimum".into(), num(lo));
+                }
+                let hi_set = m.get("maximum").and_then(Value::as_f64);
+                if hi_set.is_none_or(|x| x > hi as f64) {
+                    m.insert("maximum".into(), num(hi));
+                }
+            }
+            for v in m.values_mut() {
+                bound_integers(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
 }
 
 /// A built-in kind backed by a Rust spec type.
@@ -199,6 +243,37 @@ impl DynamicKind {
             })
             .collect()
     }
+}
+
+/// Reads an object's status (as the agent writes it), refusing what its
+/// JSON Schema refuses.
+pub fn parse_status(v: &Value) -> Result<Status, ValidationErrors> {
+    static SCHEMA: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+        jsonschema::options()
+            .build(&schema_of::<Status>())
+            .expect("the Status schema compiles")
+    });
+    let field = |p: String| {
+        if p.is_empty() || p == "." {
+            "status".to_string()
+        } else {
+            format!("status.{p}")
+        }
+    };
+    // serde first, for its clearer words; the schema catches the rest.
+    let status = serde_path_to_error::deserialize::<_, Status>(v).map_err(|e| {
+        ValidationError::new(
+            "",
+            "",
+            field(e.path().to_string()),
+            e.into_inner().to_string(),
+        )
+    })?;
+    if let Some(e) = SCHEMA.iter_errors(v).next() {
+        let p = pointer_to_path(e.instance_path().as_str());
+        return Err(ValidationError::new("", "", field(p), e.to_string()).into());
+    }
+    Ok(status)
 }
 
 /// Converts a JSON pointer (`/nextHops/0/address`) to a dotted path
@@ -311,6 +386,19 @@ pub fn plural_of(kind: &str) -> String {
 struct Entry {
     kind: Arc<dyn Kind>,
     schema: Value,
+    /// The whole-object schema, compiled on first use (its patterns are
+    /// large). A dynamic kind's spec schema may be of another draft and is
+    /// checked by its own validator; the whole-object check is then left
+    /// out (`None`).
+    validator: std::sync::OnceLock<Option<jsonschema::Validator>>,
+}
+
+impl Entry {
+    fn validator(&self) -> Option<&jsonschema::Validator> {
+        self.validator
+            .get_or_init(|| jsonschema::options().build(&self.schema).ok())
+            .as_ref()
+    }
 }
 
 /// Every kind weir understands. Cheap to clone.
@@ -376,7 +464,14 @@ impl Registry {
             return Err(RegistryError::AlreadyRegistered(k.name().to_string()));
         }
         let schema = object_schema(kind.as_ref());
-        self.kinds.insert(name, Arc::new(Entry { kind, schema }));
+        self.kinds.insert(
+            name,
+            Arc::new(Entry {
+                kind,
+                schema,
+                validator: std::sync::OnceLock::new(),
+            }),
+        );
         Ok(())
     }
 
@@ -588,6 +683,18 @@ impl Registry {
             },
             None => None,
         };
+        // Last, the kind's JSON Schema as the OpenAPI document gives it:
+        // what deserialising lets through (a struct written as a list, say)
+        // is refused here, so the server never accepts what the schema
+        // does not.
+        if errs.is_empty() {
+            if let Some(v) = kind.and_then(|k| self.kinds.get(k.name())?.validator()) {
+                for e in v.iter_errors(doc) {
+                    let field = pointer_to_path(e.instance_path().as_str());
+                    errs.push(err(&field, e.to_string()));
+                }
+            }
+        }
         match (errs.is_empty(), kind, metadata, spec) {
             (true, Some(kind), Some(metadata), Some(spec)) => Ok(Object {
                 api_version: API_VERSION.to_string(),
@@ -707,6 +814,20 @@ fn object_schema(kind: &dyn Kind) -> Value {
     for s in [&mut meta, &mut status] {
         if let Value::Object(m) = s {
             m.remove("$schema");
+        }
+    }
+    // `parse` reads a null status as none, and a null spec as an empty
+    // one (which only passes when no spec field is required).
+    let nullable: Vec<&mut Value> = if spec_required {
+        vec![&mut status]
+    } else {
+        vec![&mut spec, &mut status]
+    };
+    for s in nullable {
+        if let Value::Object(m) = s {
+            if m.get("type") == Some(&json!("object")) {
+                m.insert("type".into(), json!(["object", "null"]));
+            }
         }
     }
     json!({

@@ -17,6 +17,9 @@ pub enum Redistribute {
     Static,
 }
 
+/// Longest TCP MD5 password, in characters.
+pub const MAX_PASSWORD: usize = 80;
+
 /// AS_TRANS (RFC 6793), reserved.
 pub const AS_TRANS: u32 = 23456;
 
@@ -32,7 +35,7 @@ fn check_asn(e: &mut Errors, path: &str, asn: u32) {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BgpRouterSpec {
-    #[schemars(range(min = 1, max = 4294967295u32))]
+    #[schemars(range(min = 1), extend("not" = {"const": AS_TRANS}))]
     pub asn: u32,
     #[schemars(with = "Ipv4Schema")]
     pub router_id: Ipv4Addr,
@@ -46,6 +49,7 @@ pub struct BgpRouterSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<Cidr>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("uniqueItems" = true))]
     pub redistribute: Vec<Redistribute>,
 }
 
@@ -124,16 +128,17 @@ pub struct BgpNeighborSpec {
     pub router: String,
     #[schemars(with = "IpSchema")]
     pub address: IpAddr,
-    #[schemars(range(min = 1, max = 4294967295u32))]
+    #[schemars(range(min = 1), extend("not" = {"const": AS_TRANS}))]
     pub remote_as: u32,
     /// TCP MD5 password (at most 80 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 80))]
+    #[schemars(length(min = 1, max = MAX_PASSWORD))]
     pub password: Option<String>,
     #[serde(default)]
     pub bfd: bool,
     /// Seconds; 0 disables keepalives, else at least 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("not" = {"enum": [1, 2]}))]
     pub hold_time: Option<u16>,
     /// Seconds; below holdTime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +146,7 @@ pub struct BgpNeighborSpec {
     pub keepalive: Option<u16>,
     /// Negotiated families; the neighbour address's unicast family when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("uniqueItems" = true))]
     pub address_families: Vec<AddressFamily>,
 }
 
@@ -157,8 +163,11 @@ impl Spec for BgpNeighborSpec {
         check_unicast(e, "address", self.address);
         check_asn(e, "remoteAs", self.remote_as);
         if let Some(p) = &self.password {
-            if p.is_empty() || p.chars().count() > 80 {
-                e.at("password", "must be 1 to 80 characters (TCP MD5 key)");
+            if p.is_empty() || p.chars().count() > MAX_PASSWORD {
+                e.at(
+                    "password",
+                    format!("must be 1 to {MAX_PASSWORD} characters (TCP MD5 key)"),
+                );
             }
         }
         if let Some(h) = self.hold_time {

@@ -44,6 +44,39 @@ pub const PACKET_BUFFER: u32 = 2048;
 /// dropped on receive (and counted), so such an MTU is refused up front.
 pub const MAX_MTU: u32 = PACKET_BUFFER - 14 - 4;
 
+/// Most receive queues an interface may ask for.
+pub const MAX_QUEUES: u32 = 256;
+
+/// A Linux interface name as weir accepts it (see [`check_host_interface`]).
+pub const HOST_INTERFACE_PATTERN: &str = concat!(
+    r"^([\x21-\x2d\x30-\x39\x3b-\x7e][\x21-\x2e\x30-\x39\x3b-\x7e]{0,14}",
+    r"|\.[\x21-\x2d\x30-\x39\x3b-\x7e][\x21-\x2e\x30-\x39\x3b-\x7e]{0,13}",
+    r"|\.\.[\x21-\x2e\x30-\x39\x3b-\x7e]{1,13})$"
+);
+
+/// The kernel takes any bytes but `/`, `:`, whitespace and NUL up to
+/// IFNAMSIZ - 1; weir keeps to printable ASCII so that lengths in bytes and
+/// characters agree.
+fn check_host_interface(h: &str) -> Result<(), String> {
+    if h.is_empty() || h.len() > 15 {
+        return Err(format!(
+            "must be 1 to 15 characters (Linux IFNAMSIZ), got {}",
+            h.len()
+        ));
+    }
+    if h == "."
+        || h == ".."
+        || !h
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+    {
+        return Err(format!(
+            "{h:?} is not a valid Linux interface name: printable ASCII but '/' and ':', not . or .."
+        ));
+    }
+    Ok(())
+}
+
 fn default_mtu() -> u32 {
     1500
 }
@@ -52,13 +85,14 @@ fn default_mtu() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InterfaceSpec {
-    /// Linux interface name the port attaches to (at most 15 characters).
-    #[schemars(length(min = 1, max = 15), pattern(r"^[^/\s:]+$"))]
+    /// Linux interface name the port attaches to: 1 to 15 printable ASCII
+    /// characters but `/` and `:`, not `.` or `..`.
+    #[schemars(length(min = 1, max = 15), pattern(HOST_INTERFACE_PATTERN))]
     pub host_interface: String,
     #[serde(default)]
     pub driver: Driver,
     #[serde(default = "default_mtu")]
-    #[schemars(range(min = 68, max = 2030))]
+    #[schemars(range(min = MIN_MTU, max = MAX_MTU))]
     pub mtu: u32,
     /// The gateway's own addresses on this port, with prefix length
     /// (e.g. 10.0.0.1/24, 2001:db8::1/64).
@@ -76,7 +110,7 @@ pub struct InterfaceSpec {
     pub admin_up: bool,
     /// Receive queues to poll; one per worker when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 256))]
+    #[schemars(range(min = 1, max = MAX_QUEUES))]
     pub queues: Option<u32>,
 }
 
@@ -96,24 +130,8 @@ impl Spec for InterfaceSpec {
     const COLUMNS: &'static [&'static str] = &["HOST", "DRIVER", "MTU", "VPC", "ADDRESSES"];
 
     fn validate(&self, e: &mut Errors) {
-        let h = &self.host_interface;
-        if h.is_empty() || h.len() > 15 {
-            e.at(
-                "hostInterface",
-                format!(
-                    "must be 1 to 15 characters (Linux IFNAMSIZ), got {}",
-                    h.len()
-                ),
-            );
-        } else if h.contains(['/', ':'])
-            || h.chars().any(char::is_whitespace)
-            || h == "."
-            || h == ".."
-        {
-            e.at(
-                "hostInterface",
-                format!("{h:?} is not a valid Linux interface name"),
-            );
+        if let Err(r) = check_host_interface(&self.host_interface) {
+            e.at("hostInterface", r);
         }
         if self.mtu < MIN_MTU {
             e.at(
@@ -166,8 +184,11 @@ impl Spec for InterfaceSpec {
             }
         }
         if let Some(q) = self.queues {
-            if !(1..=256).contains(&q) {
-                e.at("queues", format!("must be between 1 and 256, got {q}"));
+            if !(1..=MAX_QUEUES).contains(&q) {
+                e.at(
+                    "queues",
+                    format!("must be between 1 and {MAX_QUEUES}, got {q}"),
+                );
             }
         }
     }

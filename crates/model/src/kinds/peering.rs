@@ -15,7 +15,7 @@ use crate::registry::Spec;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PeeringSpec {
     /// The two VPCs, distinct.
-    #[schemars(with = "[NameRef; 2]")]
+    #[schemars(with = "[NameRef; 2]", extend("uniqueItems" = true))]
     pub vpcs: Vec<String>,
     /// Per VPC (a key from `vpcs`): the prefixes that side offers the other.
     #[schemars(with = "BTreeMap<String, Vec<Cidr>>")]

@@ -67,7 +67,7 @@ pub struct RouteSpec {
     pub next_hop: Option<NextHop>,
     /// Equal-cost next hops (1 to 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = MAX_ECMP), extend("uniqueItems" = true))]
     pub next_hops: Option<Vec<NextHop>>,
     /// Directly attached: destinations are on-link on this Interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]

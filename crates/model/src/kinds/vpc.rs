@@ -6,20 +6,25 @@ use crate::error::Errors;
 use crate::meta::KindSpec;
 use crate::registry::Spec;
 
+/// Kernel routing tables a VRF cannot use (253 default, 254 main, 255 local).
+pub const RESERVED_TABLES: [u32; 3] = [253, 254, 255];
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION: usize = 256;
+
 /// A virtual private cloud: one routing domain (VRF) with its own FIB.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VpcSpec {
     /// VXLAN network identifier of the VPC's EVPN overlay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 16777214))]
+    #[schemars(range(min = 1, max = MAX_VNI))]
     pub vni: Option<u32>,
     /// Kernel routing table id of the VRF (not 0, 253, 254 or 255).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1), extend("not" = {"enum": RESERVED_TABLES}))]
     pub vrf: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 256))]
+    #[schemars(length(max = MAX_DESCRIPTION))]
     pub description: Option<String>,
 }
 
@@ -38,7 +43,7 @@ impl Spec for VpcSpec {
             }
         }
         if let Some(t) = self.vrf {
-            if t == 0 || (253..=255).contains(&t) {
+            if t == 0 || RESERVED_TABLES.contains(&t) {
                 e.at(
                     "vrf",
                     format!("table {t} is reserved by Linux (0 unspec, 253 default, 254 main, 255 local)"),
@@ -46,8 +51,11 @@ impl Spec for VpcSpec {
             }
         }
         if let Some(d) = &self.description {
-            if d.chars().count() > 256 {
-                e.at("description", "must be at most 256 characters");
+            if d.chars().count() > MAX_DESCRIPTION {
+                e.at(
+                    "description",
+                    format!("must be at most {MAX_DESCRIPTION} characters"),
+                );
             }
         }
     }

@@ -28,7 +28,7 @@ pub struct VtepSpec {
     pub udp_port: u16,
     /// VNIs carried; every VPC with a VNI when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(range(min = 1, max = 16777214)))]
+    #[schemars(inner(range(min = 1, max = MAX_VNI)), extend("uniqueItems" = true))]
     pub vnis: Option<Vec<u32>>,
 }
 
