@@ -10,54 +10,13 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
-const WEIR: &str = env!("CARGO_BIN_EXE_weir");
+mod api_common;
+use api_common::{Daemon, WEIR};
+
 const VERSION: &str = "4.32.5";
-
-/// `weir serve` on an embedded store, no interfaces; killed on drop.
-struct Serve {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Serve {
-    fn start(dir: &Path, port: u16) -> Serve {
-        let ready = dir.join("ready");
-        let log = dir.join("weir.log");
-        let child = Command::new(WEIR)
-            .arg("serve")
-            .arg("--store")
-            .arg(dir.join("store.redb"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--node", "t", "--no-mirror"])
-            .arg("--ready-file")
-            .arg(&ready)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .unwrap();
-        let s = Serve { child, log };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !ready.exists() {
-            assert!(Instant::now() < deadline, "not ready:\n{}", s.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -130,7 +89,19 @@ fn openapi_document_matches_the_server() {
     let st = schemathesis();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let serve = Serve::start(dir.path(), port);
+    let store = dir.path().join("store.redb");
+    let serve = Daemon::start_on(
+        Command::new(WEIR),
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        &[
+            "--store",
+            store.to_str().unwrap(),
+            "--node",
+            "t",
+            "--no-mirror",
+        ],
+    );
     let report = dir.path().join("report");
     let t = Instant::now();
     let out = Command::new(&st)

@@ -145,13 +145,22 @@ pub struct Daemon {
 
 impl Daemon {
     /// `cmd serve --listen unix:DIR/api.sock --ready-file … ARGS`.
-    pub fn start(mut cmd: Command, dir: &Path, args: &[&str]) -> Daemon {
+    pub fn start(cmd: Command, dir: &Path, args: &[&str]) -> Daemon {
+        let sock = format!("unix:{}", dir.join("api.sock").display());
+        Daemon::start_on(cmd, dir, &sock, args)
+    }
+
+    /// The same, listening on `listen` (`127.0.0.1:PORT` or `unix:PATH`).
+    pub fn start_on(mut cmd: Command, dir: &Path, listen: &str, args: &[&str]) -> Daemon {
         let ready = dir.join("ready");
         let _ = std::fs::remove_file(&ready);
-        let sock = format!("unix:{}", dir.join("api.sock").display());
+        let sock = match listen.strip_prefix("unix:") {
+            Some(_) => listen.to_string(),
+            None => format!("http://{listen}"),
+        };
         let log = dir.join("weir.log");
         let child = cmd
-            .args(["serve", "--listen", &sock, "--ready-file"])
+            .args(["serve", "--listen", listen, "--ready-file"])
             .arg(&ready)
             .args(args)
             .stdout(Stdio::null())
