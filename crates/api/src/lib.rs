@@ -177,6 +177,9 @@ impl ApiState {
 pub(crate) struct Shared {
     pub state: ApiState,
     pub write_lock: Mutex<()>,
+    /// The guard key's mod revision as last seen by this server
+    /// ([`write::GUARD_UNKNOWN`] until read).
+    pub guard_rev: std::sync::atomic::AtomicU64,
     cache: OnceCell<Arc<cache::Cache>>,
     /// Set at shutdown: connections close once idle, watch streams end.
     pub closing: tokio::sync::watch::Sender<bool>,
@@ -189,6 +192,7 @@ impl Shared {
         Arc::new(Shared {
             state,
             write_lock: Mutex::new(()),
+            guard_rev: std::sync::atomic::AtomicU64::new(write::GUARD_UNKNOWN),
             cache: OnceCell::new(),
             closing: tokio::sync::watch::channel(false).0,
             reach,

@@ -8,9 +8,12 @@
 //! revision is that of the last validated write. A server validates
 //! against a cache caught up to at least that revision; if another
 //! server's validated write lands first, the compare fails and the write
-//! is planned and validated again against the newer state.
+//! is planned and validated again against the newer state. A server
+//! remembers the guard's revision from its own last validated write, so a
+//! lone server reads the guard only after a compare on it failed.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 use weir_model::{key, key_prefix, Object, Status};
@@ -120,6 +123,9 @@ fn stale(kind: &str, name: &str, given: u64, current: u64) -> ApiError {
 /// watch of objects sees it).
 pub const VALIDATED_KEY: &str = "/weir/meta/validated";
 
+/// `Shared::guard_rev` before the guard key has been read.
+pub const GUARD_UNKNOWN: u64 = u64::MAX;
+
 /// Which kinds' objects can take part in a cross-object error naming an
 /// object of `kind` (see `weir_model::cross`). `None`: every kind.
 fn related_kinds(kind: &str) -> Option<&'static [&'static str]> {
@@ -153,9 +159,16 @@ pub async fn commit(
 
     for _attempt in 0..8 {
         // The last validated write, and the cache at least that far.
-        let guard = store.get(VALIDATED_KEY).await?.map(|kv| kv.mod_revision);
-        if let Some(g) = guard {
-            cache.catch_up(store.as_ref(), g).await?;
+        let mut guard = shared.guard_rev.load(Ordering::Acquire);
+        if guard == GUARD_UNKNOWN {
+            guard = store
+                .get(VALIDATED_KEY)
+                .await?
+                .map_or(0, |kv| kv.mod_revision);
+            shared.guard_rev.store(guard, Ordering::Release);
+        }
+        if guard > 0 {
+            cache.catch_up(store.as_ref(), guard).await?;
         }
         let (plans, mut outcomes, current_rev) = plan(&cache, &ops)?;
         let validated = validate(&cache, &plans, &ops, indexes.as_deref())?;
@@ -181,15 +194,15 @@ pub async fn commit(
         }
         if validated {
             txn = txn
-                .when(Compare::ModRevision(
-                    VALIDATED_KEY.into(),
-                    guard.unwrap_or(0),
-                ))
+                .when(Compare::ModRevision(VALIDATED_KEY.into(), guard))
                 .put(VALIDATED_KEY, Vec::new());
         }
         let res = store.txn(txn).await?;
         if res.succeeded {
             let t = res.revision;
+            if validated {
+                shared.guard_rev.store(t, Ordering::Release);
+            }
             {
                 let mut st = cache.lock();
                 for p in plans {
@@ -213,8 +226,11 @@ pub async fn commit(
             }
             return Ok((outcomes, t));
         }
-        // Someone else changed a key: refresh those and plan again (a
-        // failed guard compare is seen again at the top of the loop).
+        // Someone else changed a key: refresh those and plan again (after
+        // a failed guard compare, the guard is read again).
+        if validated && res.failed_compares.contains(&plans.len()) {
+            shared.guard_rev.store(GUARD_UNKNOWN, Ordering::Release);
+        }
         for i in res.failed_compares {
             let Some(p) = plans.get(i) else { continue };
             let k = &p.key;
