@@ -83,7 +83,7 @@ pub fn reconcile_100k() -> Value {
 pub fn reconcile_single_change() -> Result<Value, String> {
     let dir = std::env::temp_dir().join(weir_lab::unique_name("-rbench"));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let args = crate::serve::ServeArgs {
+    let args = weir_daemon::ServeArgs {
         config: None,
         store: dir.join("store.redb").to_string_lossy().into_owned(),
         listen: format!("unix:{}", dir.join("api.sock").display()),
@@ -97,7 +97,7 @@ pub fn reconcile_single_change() -> Result<Value, String> {
         history: weir_store::DEFAULT_HISTORY,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let d = crate::serve::Daemon::start(&args, stop).map_err(|e| e.1)?;
+    let d = weir_daemon::Daemon::start(&args, stop).map_err(|e| e.1)?;
     let reg = Registry::builtin();
     let base = vec![interface(&reg), route(&reg, 1, 2)];
     d.rt.block_on(d.client.apply(&base, false))

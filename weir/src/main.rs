@@ -4,7 +4,6 @@ mod bench;
 mod bench_e2e;
 mod bench_reconcile;
 mod cli;
-mod daemon_api;
 mod daemon_cli;
 mod demo;
 mod lab;

@@ -71,17 +71,6 @@ pub fn summary_line(s: &weir_reconcile::Summary) -> String {
     )
 }
 
-/// The reconciler's summary as the API's `/v1/status` gives it.
-pub fn summary_json(s: &weir_reconcile::Summary) -> Value {
-    serde_json::json!({
-        "configured": s.configured,
-        "pending": s.pending,
-        "retrying": s.retrying,
-        "failed": s.failed,
-        "invalid": s.invalid,
-    })
-}
-
 const SUMMARY_STATES: [&str; 5] = ["configured", "pending", "retrying", "failed", "invalid"];
 
 fn text(v: &Value) -> String {

@@ -60,11 +60,11 @@ async fn status(State(d): State<Daemon>) -> Json<Value> {
         .statuses()
         .into_iter()
         .map(|(k, st)| {
-            let m = crate::serve::status_of(&reg, &st);
+            let m = crate::status_of(&reg, &st);
             json!({ "key": k, "state": m.state, "reason": m.reason, "attempts": m.attempts, "lastTransition": m.last_transition })
         })
         .collect();
-    Json(json!({ "summary": crate::cli::output::summary_json(&s), "objects": objects }))
+    Json(json!({ "summary": summary_json(&s), "objects": objects }))
 }
 
 /// `?limit=`: plain decimal digits, as the document says.
@@ -203,4 +203,15 @@ pub fn openapi_paths() -> (Map<String, Value>, Map<String, Value>) {
         }}),
     );
     (paths, schemas)
+}
+
+/// The reconciler's summary as `/v1/status` gives it.
+pub fn summary_json(s: &weir_reconcile::Summary) -> Value {
+    json!({
+        "configured": s.configured,
+        "pending": s.pending,
+        "retrying": s.retrying,
+        "failed": s.failed,
+        "invalid": s.invalid,
+    })
 }
