@@ -1,7 +1,14 @@
 //! The memory driver: frames injected and collected by tests, or replayed
 //! from a fixed set by benchmarks.
+//!
+//! An Interface object with `driver: memory` is a *memory wire*: its
+//! `hostInterface` names a wire in a process-wide table, the way a kernel
+//! interface's name does in the kernel's. [`wire`] gives the other end to
+//! whoever runs the daemon in-process (conformance tests): frames injected
+//! there are received by the port's first queue, and frames any queue sends
+//! are collected there.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +32,8 @@ enum Source {
 
 /// Where transmitted frames go.
 enum Sink {
+    /// Kept for `MemoryHandle::collect`; beyond `WIRE_BACKLOG` uncollected
+    /// frames, the oldest are dropped.
     Collect(Arc<Mutex<Vec<Vec<u8>>>>),
     /// Count only; the counters are published once per burst.
     Count,
@@ -68,20 +77,61 @@ impl MemoryHandle {
     }
 }
 
+/// Most sent frames a wire keeps for a reader that does not collect them.
+pub const WIRE_BACKLOG: usize = 65536;
+
+fn wires() -> &'static Mutex<HashMap<String, MemoryHandle>> {
+    static WIRES: std::sync::OnceLock<Mutex<HashMap<String, MemoryHandle>>> =
+        std::sync::OnceLock::new();
+    WIRES.get_or_init(Default::default)
+}
+
+/// The far end of the memory wire `name`, made on first use (by the port
+/// or by the test, whichever comes first).
+pub fn wire(name: &str) -> MemoryHandle {
+    wires()
+        .lock()
+        .unwrap()
+        .entry(name.to_string())
+        .or_insert_with(|| MemoryHandle {
+            rx: Arc::default(),
+            tx: Arc::default(),
+            counters: Arc::default(),
+        })
+        .clone()
+}
+
 impl MemoryQueue {
     /// A queue fed by `MemoryHandle::inject` and drained by `collect`.
     pub fn pair() -> (MemoryQueue, MemoryHandle) {
-        let rx = Arc::new(Mutex::new(VecDeque::new()));
-        let tx = Arc::new(Mutex::new(Vec::new()));
-        let counters = Arc::new(MemoryCounters::default());
-        (
-            MemoryQueue {
-                source: Source::Queue(rx.clone()),
-                sink: Sink::Collect(tx.clone()),
-                counters: counters.clone(),
+        let h = MemoryHandle {
+            rx: Arc::default(),
+            tx: Arc::default(),
+            counters: Arc::default(),
+        };
+        (Self::on(&h, true), h)
+    }
+
+    /// Queue `queue` of the memory wire `name`: only queue 0 receives (a
+    /// frame arrives once), every queue sends onto the wire.
+    pub fn attach(name: &str, queue: u32) -> MemoryQueue {
+        Self::on(&wire(name), queue == 0)
+    }
+
+    fn on(h: &MemoryHandle, receives: bool) -> MemoryQueue {
+        MemoryQueue {
+            source: if receives {
+                Source::Queue(h.rx.clone())
+            } else {
+                Source::Replay {
+                    data: Vec::new(),
+                    frames: Vec::new(),
+                    next: 0,
+                }
             },
-            MemoryHandle { rx, tx, counters },
-        )
+            sink: Sink::Collect(h.tx.clone()),
+            counters: h.counters.clone(),
+        }
     }
 
     /// A queue that receives `frames` over and over and only counts what it
@@ -167,6 +217,10 @@ impl PortQueue for MemoryQueue {
                     let d = pool.get(id).data();
                     bytes += d.len() as u64;
                     c.push(d.to_vec());
+                }
+                if c.len() > WIRE_BACKLOG {
+                    let extra = c.len() - WIRE_BACKLOG;
+                    c.drain(..extra);
                 }
             }
             Sink::Count => {

@@ -194,7 +194,7 @@ pub type Opened = (Box<dyn PortQueue>, DriverKind, Option<String>);
 ///   share it through `opts.afpacket.fanout_group` (the queue index is not
 ///   used otherwise).
 /// - `tap`: creates the TAP device `ifname` (gone when the queue is dropped).
-/// - `memory`: a queue that receives nothing and counts what it sends.
+/// - `memory`: queue `queue` of the memory wire `ifname` (see `memory::wire`).
 /// - `auto`: `afxdp`, or `afpacket` with the reason when AF_XDP is refused.
 pub fn open(
     kind: DriverKind,
@@ -214,7 +214,11 @@ pub fn open(
             None,
         )),
         DriverKind::Tap => Ok((Box::new(Tap::open(ifname, &opts.tap)?), kind, None)),
-        DriverKind::Memory => Ok((Box::new(memory::MemoryQueue::sink().0), kind, None)),
+        DriverKind::Memory => Ok((
+            Box::new(memory::MemoryQueue::attach(ifname, queue)),
+            kind,
+            None,
+        )),
         DriverKind::Auto => match AfXdp::open(ifname, queue, &opts.afxdp) {
             Ok(q) => Ok((Box::new(q), DriverKind::AfXdp, None)),
             Err(e @ DriverError::NoSuchInterface { .. }) => Err(e),
