@@ -51,26 +51,44 @@ fn repo() -> PathBuf {
 /// `weir serve` in gw with the gateway's day-0 file on `driver`; the
 /// ready file must say that every object was configured.
 fn start(lab: &Lab, driver: &str, dir: &Path) -> Daemon {
+    start_with(lab, driver, dir, &[])
+}
+
+/// `start` with more `weir serve` arguments.
+fn start_with(lab: &Lab, driver: &str, dir: &Path, extra: &[&str]) -> Daemon {
     let cfg = dir.join("gateway.yaml");
     std::fs::write(&cfg, GATEWAY.replace("DRIVER", driver)).unwrap();
     let store = dir.join("store.redb");
-    let d = Daemon::start(
-        lab.node("gw").command(WEIR),
-        dir,
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-    );
+    let mut args = vec![
+        "--config",
+        cfg.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let d = Daemon::start(lab.node("gw").command(WEIR), dir, &args);
     let ready = std::fs::read_to_string(dir.join("ready")).unwrap();
     assert_eq!(ready, "ready\n", "{}", d.log());
     d
 }
 
 fn lab() -> (Lab, TempDir) {
-    let text = std::fs::read_to_string(repo().join("examples/lab.yaml")).unwrap();
+    lab_with_queues(1)
+}
+
+/// The example lab with `queues` rx/tx queues on every veth.
+fn lab_with_queues(queues: u16) -> (Lab, TempDir) {
+    let mut text = std::fs::read_to_string(repo().join("examples/lab.yaml")).unwrap();
+    if queues > 1 {
+        for port in ["01", "02"] {
+            let mac = format!("mac: \"02:00:00:00:{port}:01\"");
+            text = text.replace(&mac, &format!("{mac}, queues: {queues}"));
+        }
+        // The gateway's wan has an MTU of 1280; a veth drops what is longer
+        // than its receiver's MTU, so h2 sends no longer packets.
+        let h2 = r#"addresses: [10.0.2.2/24, "2001:db8:2::2/64"]"#;
+        text = text.replace(h2, &format!("{h2}, mtu: 1280"));
+    }
     let name = unique_name("").replace('-', "");
     let t = Topology::parse(&text.replace("lab: weir-demo", &format!("lab: {name}"))).unwrap();
     (t.up().unwrap(), tempdir())
@@ -295,6 +313,59 @@ fn one_answer_per_probe_afpacket() {
 #[test]
 fn one_answer_per_probe_afxdp() {
     one_answer_per_probe("afxdp");
+}
+
+/// Two workers, each with its own queue of every interface (AF_XDP sockets
+/// on two veth queues, or an AF_PACKET fanout group): pings both ways and
+/// TCP in both directions at once over several flows.
+fn two_workers_both_directions(driver: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, dir) = lab_with_queues(2);
+    let mut weir = start_with(&lab, driver, dir.path(), &["--workers", "2"]);
+    let log = weir.log();
+    assert!(log.contains(&format!("via {driver}")), "{log}");
+    for (from, to) in [
+        ("h1", "10.0.2.2"),
+        ("h2", "10.0.1.2"),
+        ("h1", "2001:db8:2::2"),
+        ("h2", "2001:db8:1::2"),
+    ] {
+        ok(&lab, from, &["ping", "-c", "2", "-W", "2", to]);
+    }
+    lab.node("h2")
+        .spawn(&["iperf3", "-s", "-1", "-B", "10.0.2.2"])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = ok(
+        &lab,
+        "h1",
+        &[
+            "iperf3", "-J", "-t", "2", "-P", "4", "--bidir", "-c", "10.0.2.2",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let there = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap();
+    let back = v["end"]["sum_received_bidir_reverse"]["bits_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        there > 20e6 && back > 20e6,
+        "{driver}: h1 -> h2 {there} bit/s, h2 -> h1 {back} bit/s\n{}",
+        weir.log()
+    );
+    assert_eq!(weir.stop(), Some(0), "{}", weir.log());
+}
+
+#[test]
+fn two_workers_both_directions_afxdp() {
+    two_workers_both_directions("afxdp");
+}
+
+#[test]
+fn two_workers_both_directions_afpacket() {
+    two_workers_both_directions("afpacket");
 }
 
 #[test]

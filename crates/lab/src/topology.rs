@@ -73,6 +73,9 @@ pub struct Interface {
     pub addresses: Vec<String>,
     pub mac: Option<String>,
     pub mtu: Option<u16>,
+    /// Receive and transmit queues of the veth (both ends get the larger
+    /// of the two); several queues spread flows over AF_XDP sockets.
+    pub queues: Option<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -195,10 +198,18 @@ impl Topology {
             // no temporary name in the root namespace can collide with
             // another lab's (or be left behind there by a failure).
             let (nsa, nsb) = (lab.nodes[na].name(), lab.nodes[nb].name());
-            run(&[
-                "ip", "link", "add", "name", ia, "netns", nsa, "type", "veth", "peer", "name", ib,
-                "netns", nsb,
-            ])?;
+            let queues = [(na, ia), (nb, ib)]
+                .iter()
+                .filter_map(|(n, i)| self.nodes[*n].interfaces.get(*i)?.queues)
+                .max()
+                .unwrap_or(1)
+                .to_string();
+            let q = ["numtxqueues", &queues, "numrxqueues", &queues];
+            let mut cmd = vec!["ip", "link", "add", "name", ia, "netns", nsa];
+            cmd.extend(q);
+            cmd.extend(["type", "veth", "peer", "name", ib, "netns", nsb]);
+            cmd.extend(q);
+            run(&cmd)?;
             for (node, ifname) in [(na, ia), (nb, ib)] {
                 let ns = &lab.nodes[node];
                 let cfg = self.nodes[node]
