@@ -145,7 +145,7 @@ impl Watch {
 
 /// The plural used in paths for a kind word (`Route`, `route`, `routes`).
 pub fn plural(word: &str) -> String {
-    if let Some(k) = weir_model::Registry::builtin().lookup(word) {
+    if let Some(k) = weir_model::builtin().lookup(word) {
         return k.plural().to_string();
     }
     if word.chars().any(|c| c.is_ascii_uppercase()) {

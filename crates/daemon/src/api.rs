@@ -22,7 +22,6 @@ use weir_agent::descriptors::Desired;
 use weir_agent::Agent;
 use weir_api::openapi_parts::{ok, responses, schema_ref, unsigned_query};
 use weir_api::{ApiError, Detail};
-use weir_model::Registry;
 use weir_reconcile::Reconciler;
 
 type Rec = Arc<Mutex<Reconciler<Desired>>>;
@@ -53,14 +52,14 @@ pub fn router(rec: Rec, agent: Arc<Mutex<Agent>>) -> Router {
 }
 
 async fn status(State(d): State<Daemon>) -> Json<Value> {
-    let reg = Registry::builtin();
+    let reg = weir_model::builtin();
     let rec = d.rec.lock().unwrap();
     let s = rec.summary();
     let objects: Vec<Value> = rec
         .statuses()
         .into_iter()
         .map(|(k, st)| {
-            let m = crate::status_of(&reg, &st);
+            let m = crate::status_of(reg, &st);
             json!({ "key": k, "state": m.state, "reason": m.reason, "attempts": m.attempts, "lastTransition": m.last_transition })
         })
         .collect();

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use weir_agent::descriptors::{self, Desired};
 use weir_agent::{Agent, AgentOptions};
-use weir_model::Registry;
 use weir_reconcile::{Reconciler, StatusChange};
 use weir_store::Store;
 
@@ -140,7 +139,7 @@ impl Daemon {
         let status_rt = rt.handle().clone();
         let sgens = generations.clone();
         std::thread::spawn(move || {
-            let reg = Registry::builtin();
+            let reg = weir_model::builtin();
             while let Ok(first) = status_rx.recv() {
                 // Coalesce: the latest status per key over a short window.
                 let mut latest = std::collections::BTreeMap::new();
@@ -157,7 +156,7 @@ impl Daemon {
                 }
                 let items: Vec<_> = latest.into_iter().collect();
                 for chunk in items.chunks(500) {
-                    status_rt.block_on(write_statuses(&*sstore, &reg, &sgens, chunk));
+                    status_rt.block_on(write_statuses(&*sstore, reg, &sgens, chunk));
                 }
             }
         });

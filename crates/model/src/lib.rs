@@ -34,3 +34,10 @@ pub use meta::{
 };
 pub use net::{ByteSize, Cidr, Family, PortRange, Rate};
 pub use registry::{DynamicKind, Kind, Registry, RegistryError, Spec, TypedKind, BUILTIN_KINDS};
+
+/// The built-in kinds, built once: making a `Registry` generates every
+/// kind's JSON Schema (milliseconds), too slow for each request.
+pub fn builtin() -> &'static Registry {
+    static BUILTIN: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(Registry::builtin);
+    &BUILTIN
+}
