@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 use ipnet::{IpNet, Ipv6Net};
 use weir_packet::MacAddr;
 
-use crate::config::{
-    same_subnet4, same_subnet6, Config, ConfigChange, HeldBuffers, IcmpLimit, NextHop, NextHopId,
-    PortConfig, PortId, VrfId, MAX_ECMP,
-};
 use crate::snapshot::{Publisher, Reader};
-use crate::worker::{Punt, Queue, WorkerCmd};
+use crate::tables::{
+    HeldBuffers, IcmpLimit, NextHop, NextHopId, PortConfig, PortId, TableChange, Tables, VrfId,
+    MAX_ECMP,
+};
+use crate::worker::{Queue, Upcall, WorkerCmd};
 pub use neighbour::{NeighState, Neighbour, NeighbourSettings};
+use weir_packet::{ipv4, ipv6};
 
 /// Bound of the channel workers punt through; beyond it they drop.
 const PUNT_QUEUE: usize = 4096;
@@ -137,8 +138,8 @@ pub struct ControlStats {
 }
 
 pub struct Control {
-    publisher: Publisher<Config>,
-    pending: Vec<ConfigChange>,
+    publisher: Publisher<Tables>,
+    pending: Vec<TableChange>,
     ports: Vec<Option<PortConfig>>,
     vrfs: Vec<bool>,
     nh_ids: HashMap<NhKey, (NextHopId, u32)>,
@@ -155,8 +156,8 @@ pub struct Control {
     held_buffers: HeldBuffers,
     unreachable_bucket: unreachable::Bucket,
     pub settings: NeighbourSettings,
-    punt_tx: SyncSender<Punt>,
-    punt_rx: Receiver<Punt>,
+    punt_tx: SyncSender<Upcall>,
+    punt_rx: Receiver<Upcall>,
     injects: Vec<SyncSender<WorkerCmd>>,
     next_inject: usize,
     pub stats: ControlStats,
@@ -178,16 +179,16 @@ impl Default for Control {
 impl Control {
     pub fn new() -> Control {
         let mut fixed = vec![
-            ConfigChange::SetNextHop(NH_BLACKHOLE, NextHop::Blackhole),
-            ConfigChange::SetNextHop(NH_UNREACHABLE, NextHop::Unreachable),
-            ConfigChange::SetNextHop(NH_PROHIBIT, NextHop::Prohibit),
-            ConfigChange::AddVrf(0),
+            TableChange::SetNextHop(NH_BLACKHOLE, NextHop::Blackhole),
+            TableChange::SetNextHop(NH_UNREACHABLE, NextHop::Unreachable),
+            TableChange::SetNextHop(NH_PROHIBIT, NextHop::Prohibit),
+            TableChange::AddVrf(0),
         ];
         let held_buffers = HeldBuffers::new(held::HELD_PACKETS, crate::buffer::DATA_ROOM);
-        fixed.push(ConfigChange::SetHeldBuffers(held_buffers.clone()));
+        fixed.push(TableChange::SetHeldBuffers(held_buffers.clone()));
         let (punt_tx, punt_rx) = mpsc::sync_channel(PUNT_QUEUE);
         let mut c = Control {
-            publisher: Publisher::new(Config::default(), Config::default()),
+            publisher: Publisher::new(Tables::default(), Tables::default()),
             pending: fixed,
             ports: Vec::new(),
             vrfs: vec![true],
@@ -213,18 +214,23 @@ impl Control {
     }
 
     /// The handle workers read the configuration through.
-    pub fn reader(&self) -> Reader<Config> {
+    pub fn reader(&self) -> Reader<Tables> {
         self.publisher.reader()
     }
 
-    /// The live configuration (as the workers see it).
-    pub fn config(&self) -> arc_swap::Guard<std::sync::Arc<Config>> {
+    /// The live tables (as the workers see them).
+    pub fn tables(&self) -> arc_swap::Guard<std::sync::Arc<Tables>> {
         self.publisher.load()
+    }
+
+    /// The live tables; the name callers knew them by.
+    pub fn config(&self) -> arc_swap::Guard<std::sync::Arc<Tables>> {
+        self.tables()
     }
 
     /// Channels for a new worker: where it punts to and where it receives
     /// frames to send.
-    pub fn worker_channels(&mut self) -> (SyncSender<Punt>, Receiver<WorkerCmd>) {
+    pub fn worker_channels(&mut self) -> (SyncSender<Upcall>, Receiver<WorkerCmd>) {
         let (tx, rx) = mpsc::sync_channel(INJECT_QUEUE);
         self.injects.push(tx);
         (self.punt_tx.clone(), rx)
@@ -245,7 +251,7 @@ impl Control {
     }
 
     pub fn set_icmp_limit(&mut self, l: IcmpLimit) {
-        self.pending.push(ConfigChange::SetIcmpLimit(l));
+        self.pending.push(TableChange::SetIcmpLimit(l));
     }
 
     // ---- VRFs and ports ----
@@ -257,7 +263,7 @@ impl Control {
         }
         if !self.vrfs[i] {
             self.vrfs[i] = true;
-            self.pending.push(ConfigChange::AddVrf(vrf));
+            self.pending.push(TableChange::AddVrf(vrf));
         }
     }
 
@@ -282,7 +288,7 @@ impl Control {
             }
         }
         self.vrfs[vrf as usize] = false;
-        self.pending.push(ConfigChange::DelVrf(vrf));
+        self.pending.push(TableChange::DelVrf(vrf));
         Ok(())
     }
 
@@ -368,7 +374,7 @@ impl Control {
             }
         }
         self.ports[id as usize] = None;
-        self.pending.push(ConfigChange::SetPort(id, None));
+        self.pending.push(TableChange::SetPort(id, None));
         Ok(())
     }
 
@@ -399,7 +405,7 @@ impl Control {
 
     fn push_port(&mut self, id: PortId) {
         let p = self.ports[id as usize].clone();
-        self.pending.push(ConfigChange::SetPort(id, p));
+        self.pending.push(TableChange::SetPort(id, p));
     }
 
     pub fn set_port_up(&mut self, id: PortId, up: bool) -> Result<(), ControlError> {
@@ -503,10 +509,9 @@ impl Control {
     fn on_link(&self, id: PortId, a: IpAddr) -> bool {
         let Some(p) = self.port(id) else { return false };
         match a {
-            IpAddr::V4(a) => p.addrs4.iter().any(|(x, l)| same_subnet4(*x, a, *l)),
+            IpAddr::V4(a) => p.addrs4.iter().any(|(x, l)| ipv4::same_subnet(*x, a, *l)),
             IpAddr::V6(a) => {
-                crate::config::is_link_local6(a)
-                    || p.addrs6.iter().any(|(x, l)| same_subnet6(*x, a, *l))
+                ipv6::is_link_local(a) || p.addrs6.iter().any(|(x, l)| ipv6::same_subnet(*x, a, *l))
             }
         }
     }
@@ -516,7 +521,7 @@ impl Control {
         self.ports()
             .filter(|(_, p)| p.vrf == vrf)
             .find(|(id, _)| match a {
-                IpAddr::V6(x) if crate::config::is_link_local6(x) => false,
+                IpAddr::V6(x) if ipv6::is_link_local(x) => false,
                 _ => self.on_link(*id, a),
             })
             .map(|(id, _)| id)
@@ -707,13 +712,13 @@ impl Control {
 
     fn push_route(&mut self, vrf: VrfId, prefix: IpNet, nh: Option<NextHopId>) {
         self.pending.push(match prefix {
-            IpNet::V4(p) => ConfigChange::Route4 {
+            IpNet::V4(p) => TableChange::Route4 {
                 vrf,
                 addr: u32::from(p.network()),
                 len: p.prefix_len(),
                 nexthop: nh,
             },
-            IpNet::V6(p) => ConfigChange::Route6 {
+            IpNet::V6(p) => TableChange::Route6 {
                 vrf,
                 addr: u128::from(p.network()),
                 len: p.prefix_len(),
@@ -739,7 +744,7 @@ impl Control {
         self.nh_keys[id as usize] = Some(key.clone());
         let nh = self.nh_value(&key);
         self.nh_ids.insert(key, (id, 1));
-        self.pending.push(ConfigChange::SetNextHop(id, nh));
+        self.pending.push(TableChange::SetNextHop(id, nh));
         id
     }
 
@@ -785,7 +790,7 @@ impl Control {
         self.nh_keys[id as usize] = None;
         self.nh_free.push(id);
         self.pending
-            .push(ConfigChange::SetNextHop(id, NextHop::Unreachable));
+            .push(TableChange::SetNextHop(id, NextHop::Unreachable));
         if let NhKey::Group(members) = key {
             for m in members {
                 self.nh_release(m);
@@ -799,7 +804,7 @@ impl Control {
         if let Some((id, _)) = self.nh_ids.get(&key) {
             let id = *id;
             let v = self.nh_value(&key);
-            self.pending.push(ConfigChange::SetNextHop(id, v));
+            self.pending.push(TableChange::SetNextHop(id, v));
         }
     }
 
@@ -850,8 +855,8 @@ impl Control {
             n += 1;
             self.stats.punts += 1;
             match p {
-                Punt::Neighbour { port, addr, mac } => self.neigh_learned(port, addr, mac, now),
-                Punt::Hold {
+                Upcall::Neighbour { port, addr, mac } => self.neigh_learned(port, addr, mac, now),
+                Upcall::Hold {
                     port,
                     addr,
                     vrf,
