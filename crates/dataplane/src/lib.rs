@@ -39,7 +39,7 @@ pub mod config {
 pub mod nodes {
     /// A forwarding graph with every registered module.
     pub fn graph() -> crate::worker::FwdGraph {
-        crate::registry::Registry::new().graph()
+        crate::modules::registry().graph()
     }
 }
 
@@ -163,7 +163,7 @@ impl Builder {
 
     pub fn build(mut self) -> Dataplane {
         self.control.commit();
-        let registry = Registry::new();
+        let registry = modules::registry();
         let mut workers = Vec::new();
         for (i, qs) in self.queues.into_iter().enumerate() {
             let (upcall, inject) = self.control.worker_channels();

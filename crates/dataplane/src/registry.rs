@@ -30,8 +30,8 @@ pub struct LocalClaim {
 
 type MakeNode = Box<dyn Fn(&Registry) -> Box<dyn Node<Fwd>>>;
 
-/// What the modules registered. Built once; `graph` makes one graph per
-/// worker from it.
+/// What the modules registered (`modules::registry()` fills one with
+/// every module). Built once; `graph` makes one graph per worker from it.
 #[derive(Default)]
 pub struct Registry {
     nodes: Vec<MakeNode>,
@@ -44,11 +44,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Every module's registration.
+    /// An empty registry.
     pub fn new() -> Registry {
-        let mut r = Registry::default();
-        crate::modules::register(&mut r);
-        r
+        Registry::default()
     }
 
     /// Add a node; `make` builds it (once per worker) and may read the

@@ -395,18 +395,6 @@ impl Tables {
             .unwrap_or(NO_ROUTE)
     }
 
-    /// Resolve an ECMP group to one member by flow hash; other next hops
-    /// are returned as they are.
-    #[inline(always)]
-    pub fn pick_member(&self, nh: NextHopId, hash: impl FnOnce() -> u32) -> NextHopId {
-        match self.nexthop(nh) {
-            Some(NextHop::Group(members)) if !members.is_empty() => {
-                members[(hash() as usize) % members.len()]
-            }
-            _ => nh,
-        }
-    }
-
     /// The precomputed adjacency of a next hop.
     #[inline(always)]
     pub fn adjacency_of(&self, nh: NextHopId) -> Adjacency {

@@ -88,8 +88,36 @@ pub struct WorkerLocal {
     /// Per-port transmit frames, flushed after each graph run.
     pub tx: Vec<TxFrame>,
     pub upcall: Option<SyncSender<Upcall>>,
-    icmp_tokens: f64,
-    icmp_refill_ns: u64,
+    /// This worker's ICMP error budget (the rule is `l3::icmp_allow`).
+    pub icmp_budget: TokenBucket,
+}
+
+/// A token bucket on the batch clock, for per-worker rate limits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenBucket {
+    tokens: f64,
+    refill_ns: u64,
+}
+
+impl TokenBucket {
+    /// Take one token at `now_ns`, refilling at `per_second` up to `burst`
+    /// (full on first use).
+    #[inline]
+    pub fn take(&mut self, per_second: u32, burst: u32, now_ns: u64) -> bool {
+        if self.refill_ns == 0 {
+            self.tokens = burst as f64;
+        } else {
+            let dt = now_ns.saturating_sub(self.refill_ns) as f64 / 1e9;
+            self.tokens = (self.tokens + dt * per_second as f64).min(burst as f64);
+        }
+        self.refill_ns = now_ns;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl WorkerLocal {
@@ -98,8 +126,7 @@ impl WorkerLocal {
             worker,
             tx: Vec::new(),
             upcall,
-            icmp_tokens: 0.0,
-            icmp_refill_ns: 0,
+            icmp_budget: TokenBucket::default(),
         }
     }
 
@@ -113,25 +140,6 @@ impl WorkerLocal {
                 true
             }
             _ => false,
-        }
-    }
-
-    /// Take one token from the ICMP error budget.
-    pub fn icmp_allow(&mut self, cfg: &Tables, now_ns: u64) -> bool {
-        let lim = cfg.icmp_limit;
-        if self.icmp_refill_ns == 0 {
-            self.icmp_tokens = lim.burst as f64;
-        } else {
-            let dt = now_ns.saturating_sub(self.icmp_refill_ns) as f64 / 1e9;
-            self.icmp_tokens =
-                (self.icmp_tokens + dt * lim.per_second as f64).min(lim.burst as f64);
-        }
-        self.icmp_refill_ns = now_ns;
-        if self.icmp_tokens >= 1.0 {
-            self.icmp_tokens -= 1.0;
-            true
-        } else {
-            false
         }
     }
 

@@ -13,6 +13,7 @@ use weir_packet::{EtherType, Ipv4Packet, Ipv6Packet};
 
 use super::Control;
 use crate::modules::icmp::{error4, error6};
+use crate::modules::l3::pick_member;
 use crate::tables::{PortId, Tables, VrfId};
 use weir_packet::icmpv4::{
     DEST_UNREACHABLE as ICMP_DEST_UNREACHABLE, HOST_UNREACHABLE as CODE_HOST_UNREACHABLE,
@@ -55,7 +56,7 @@ fn route_back(cfg: &Tables, vrf: VrfId, dst: IpAddr) -> Option<(PortId, [u8; 12]
     };
     let nh = lookup(cfg, vrf)?;
     let nh = cfg.follow_table(nh, lookup);
-    let nh = cfg.pick_member(nh, || 0);
+    let nh = pick_member(cfg, nh, || 0);
     let adj = cfg.adjacency_of(nh);
     adj.ready.then_some((adj.port, adj.rewrite))
 }

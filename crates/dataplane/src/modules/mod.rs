@@ -30,6 +30,13 @@ pub mod punt;
 
 use crate::registry::Registry;
 
+/// A registry with every module.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    register(&mut r);
+    r
+}
+
 /// Every module's registration, one line each.
 pub fn register(r: &mut Registry) {
     infra::register(r);

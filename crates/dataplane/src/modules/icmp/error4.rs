@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use crate::buffer::{PacketBuf, PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::graph::{edges, reasons, Dispatch, Node, Reason};
+use crate::modules::l3::icmp_allow;
 use crate::worker::{Ctx, Fwd};
 use weir_packet::icmpv4::{DEST_UNREACHABLE, FRAG_NEEDED, PARAM_PROBLEM};
 use weir_packet::ipv4::martian_src;
@@ -92,7 +93,7 @@ impl Node<Fwd> for Icmp4Error {
                 out.drop_at(i, Drop::Suppressed);
                 continue;
             };
-            if !cx.local.icmp_allow(cx.tables, cx.now_ns) {
+            if !icmp_allow(cx) {
                 out.drop_at(i, Drop::RateLimited);
                 continue;
             }

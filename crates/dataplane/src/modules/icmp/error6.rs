@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use crate::buffer::{PacketBuf, PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::graph::{edges, reasons, Dispatch, Node, Reason};
+use crate::modules::l3::icmp_allow;
 use crate::worker::{Ctx, Fwd};
 use weir_packet::icmpv6::PACKET_TOO_BIG as ICMP6_PACKET_TOO_BIG;
 use weir_packet::{Icmpv6Packet, IpProtocol, Ipv6Packet, Ipv6Repr};
@@ -96,7 +97,7 @@ impl Node<Fwd> for Icmp6Error {
                 out.drop_at(i, Drop::Suppressed);
                 continue;
             };
-            if !cx.local.icmp_allow(cx.tables, cx.now_ns) {
+            if !icmp_allow(cx) {
                 out.drop_at(i, Drop::RateLimited);
                 continue;
             }

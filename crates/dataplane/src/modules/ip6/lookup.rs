@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 
 use crate::buffer::{PacketBuf, PktId};
 use crate::graph::{reasons, Dispatch, Edge, Node, FRAME_CAP};
-use crate::modules::l3::{flow_hash, set_icmp};
+use crate::modules::l3::{flow_hash, pick_member, set_icmp};
 use crate::registry::{edge_list, edge_of, Family, Registry};
 use crate::tables::{NextHop, NextHopKind};
 use crate::worker::{Ctx, Fwd};
@@ -152,7 +152,7 @@ impl Node<Fwd> for Ip6Lookup {
                     out.next(i, self.to_port);
                 }
                 Some(NextHop::Group(_)) => {
-                    let member = cfg.pick_member(nh, || {
+                    let member = pick_member(cfg, nh, || {
                         let l3 = b.meta.l3_offset as usize;
                         hash6(&b.data()[l3..])
                     });

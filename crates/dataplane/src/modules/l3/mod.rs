@@ -1,7 +1,8 @@
 //! Shared by IPv4 and IPv6 (and by later features that route): the
-//! Ethernet rewrite, the ECMP flow hash, holding a packet for neighbour
-//! resolution, pointing a packet at an ICMP error and local delivery by
-//! protocol. No nodes of its own.
+//! Ethernet rewrite, ECMP member choice and its flow hash, holding a packet
+//! for neighbour resolution, pointing a packet at an ICMP error and the
+//! ICMP error rate limit, and local delivery by protocol. No nodes of its
+//! own.
 
 mod hold;
 mod local;
@@ -10,6 +11,8 @@ pub use hold::{hold, Held};
 pub use local::LocalClaims;
 
 use crate::buffer::PacketBuf;
+use crate::tables::{NextHop, NextHopId, Tables};
+use crate::worker::Ctx;
 use weir_packet::{EtherType, MacAddr};
 
 /// Put a 14-byte Ethernet header right before the L3 header (dropping any
@@ -44,8 +47,7 @@ pub fn macs(dst: MacAddr, src: MacAddr) -> [u8; 12] {
     r
 }
 
-/// Flow hash over addresses, protocol and ports (for ECMP member choice,
-/// `Tables::pick_member`). `l4` holds the first bytes of the transport
+/// Flow hash over addresses, protocol and ports (for `pick_member`). `l4` holds the first bytes of the transport
 /// header, or nothing for fragments.
 #[inline(always)]
 pub fn flow_hash(src: u128, dst: u128, proto: u8, l4: &[u8]) -> u32 {
@@ -73,4 +75,24 @@ pub fn set_icmp(buf: &mut PacketBuf, ty: u8, code: u8, param: u16) {
     m.icmp_type = ty;
     m.icmp_code = code;
     m.icmp_param = param;
+}
+
+/// Resolve an ECMP group to one member by flow hash; other next hops are
+/// returned as they are.
+#[inline(always)]
+pub fn pick_member(t: &Tables, nh: NextHopId, hash: impl FnOnce() -> u32) -> NextHopId {
+    match t.nexthop(nh) {
+        Some(NextHop::Group(members)) if !members.is_empty() => {
+            members[(hash() as usize) % members.len()]
+        }
+        _ => nh,
+    }
+}
+
+/// Take one token from this worker's ICMP error budget (RFC 1812 4.3.2.8,
+/// RFC 4443 2.4 f), shared by IPv4 and IPv6.
+#[inline]
+pub fn icmp_allow(cx: &mut Ctx<'_>) -> bool {
+    let l = cx.tables.icmp_limit;
+    cx.local.icmp_budget.take(l.per_second, l.burst, cx.now_ns)
 }
