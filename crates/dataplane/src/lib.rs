@@ -161,9 +161,14 @@ impl Builder {
         Ok(hs)
     }
 
-    pub fn build(mut self) -> Dataplane {
+    pub fn build(self) -> Dataplane {
+        self.build_with(&modules::registry())
+    }
+
+    /// Build with the nodes and tables of `registry` (every module's, plus
+    /// whatever the caller registered).
+    pub fn build_with(mut self, registry: &Registry) -> Dataplane {
         self.control.commit();
-        let registry = modules::registry();
         let mut workers = Vec::new();
         for (i, qs) in self.queues.into_iter().enumerate() {
             let (upcall, inject) = self.control.worker_channels();

@@ -780,6 +780,14 @@ fn trace_shows_the_path_through_the_nodes() {
             ("ip4-output", "port-tx"),
         ]
     );
+    // Each step shows what the node saw: addresses, next hop, port.
+    assert!(steps[0].fields.contains("rx-port 0"), "{steps:?}");
+    assert!(
+        steps[1].fields.contains("10.0.0.2 > 192.0.2.5"),
+        "{steps:?}"
+    );
+    assert!(steps[2].fields.contains("nexthop"), "{steps:?}");
+    assert!(steps[3].fields.contains("tx-port 1"), "{steps:?}");
 }
 
 // ---- kernel mirror ----
