@@ -15,7 +15,23 @@
 //! - `control/`: the only writer of the tables (ports, RIB, next hops,
 //!   neighbours, worker channels), and `Builder`/`Dataplane` here.
 //!
-//! The packet paths are drawn in `modules`.
+//! A packet's path is read by following the node names (the running
+//! order is derived from these edges):
+//!
+//! ```text
+//! eth-input -> arp-input -> port-tx | punt-kernel
+//!           -> ip4-input -> ip4-lookup -> ip4-output -> port-tx
+//!                                      |            \-> ip4-fragment -> ip4-output
+//!                                      \-> ip4-local -> icmp4-local (echo) -> ip4-lookup
+//!                                                    \-> punt-kernel (unclaimed) -> port-tx
+//!              ip4-input (bad option) | any ip4 error -> icmp4-error -> ip4-lookup
+//!           -> ip6-input -> ip6-lookup -> ip6-output -> port-tx
+//!                       \-> ip6-local -> icmp6-local (echo) -> ip6-lookup | port-tx
+//!                                     |               \-> nd-input (NS, NA) -> port-tx | punt-kernel
+//!                                     \-> punt-kernel (unclaimed)
+//!              any ip6 error -> icmp6-error -> ip6-lookup
+//!           -> port-tx (frames from a kernel mirror)
+//! ```
 
 pub mod buffer;
 pub mod control;

@@ -1,23 +1,7 @@
 //! Feature modules, one folder each with its nodes (one per file) and its
 //! `register()`. A module names other modules' nodes only as edge names and
-//! uses shared things from `l3` or lower, never a sibling module.
-//!
-//! A packet's path is read by following the node names:
-//!
-//! ```text
-//! eth-input -> arp-input -> port-tx | punt-kernel
-//!           -> ip4-input -> ip4-lookup -> ip4-output -> port-tx
-//!                                      |            \-> ip4-fragment -> ip4-output
-//!                                      \-> ip4-local -> icmp4-local (echo) -> ip4-lookup
-//!                                                    \-> punt-kernel (unclaimed) -> port-tx
-//!              ip4-input (bad option) | any ip4 error -> icmp4-error -> ip4-lookup
-//!           -> ip6-input -> ip6-lookup -> ip6-output -> port-tx
-//!                       \-> ip6-local -> icmp6-local (echo) -> ip6-lookup | port-tx
-//!                                     |               \-> nd-input (NS, NA) -> port-tx | punt-kernel
-//!                                     \-> punt-kernel (unclaimed)
-//!              any ip6 error -> icmp6-error -> ip6-lookup
-//!           -> port-tx (frames from a kernel mirror)
-//! ```
+//! uses shared things from `l3` or lower, never a sibling module. The
+//! packet paths through their nodes are drawn in the crate docs.
 
 pub mod arp;
 pub mod icmp;
