@@ -1,9 +1,13 @@
 //! Registration instead of editing: each module adds its nodes and claims
 //! entries in the tables that map to node names (ethertype to input node;
 //! IP protocol and port of traffic to the gateway's own addresses; ICMPv6
-//! type; next-hop kind to output node). The nodes that dispatch on these
-//! read them when the graph is built, so a new feature plugs in without
-//! touching them.
+//! type; next-hop kind to output node; punt reason to the node that takes
+//! such packets). The nodes that dispatch on these read them when the
+//! graph is built, so a new feature plugs in without touching them.
+//!
+//! A punt reason is an edge name `punt:<reason>` in the node that punts;
+//! it leads to the node registered for the reason, or else to the node
+//! for unclaimed local traffic (the kernel mirror).
 
 use weir_packet::{EtherType, IpProtocol};
 
@@ -41,6 +45,7 @@ pub struct Registry {
     nexthops: Vec<(Family, NextHopKind, &'static str)>,
     /// Where local traffic nobody claimed goes.
     local_default: Option<&'static str>,
+    punts: Vec<(&'static str, &'static str)>,
 }
 
 impl Registry {
@@ -82,6 +87,12 @@ impl Registry {
         self.local_default = Some(node);
     }
 
+    /// Packets a node punts for `reason` (its edge `punt:<reason>`) go to
+    /// `node` instead of the default.
+    pub fn punt(&mut self, reason: &'static str, node: &'static str) {
+        self.punts.push((reason, node));
+    }
+
     /// ICMPv6 messages of type `ty` for the gateway go to `node`.
     pub fn icmp6_type(&mut self, ty: u8, node: &'static str) {
         self.icmp6_types.push((ty, node));
@@ -118,10 +129,30 @@ impl Registry {
 
     /// The forwarding graph for one worker.
     pub fn graph(&self) -> FwdGraph {
-        let nodes = self.nodes.iter().map(|make| make(self)).collect();
-        FwdGraph::new(nodes).expect("registered nodes name only registered nodes")
+        let nodes: Vec<_> = self.nodes.iter().map(|make| make(self)).collect();
+        let mut aliases = Vec::new();
+        for n in &nodes {
+            for &e in n.next_nodes() {
+                let Some(reason) = e.strip_prefix(PUNT_PREFIX) else {
+                    continue;
+                };
+                let to = self
+                    .punts
+                    .iter()
+                    .find(|p| p.0 == reason)
+                    .map(|p| p.1)
+                    .or(self.local_default)
+                    .expect("a node for punted packets");
+                aliases.push((e, to));
+            }
+        }
+        FwdGraph::with_aliases(nodes, &aliases)
+            .expect("registered nodes name only registered nodes")
     }
 }
+
+/// Edge names that stand for a punt reason start with this.
+pub const PUNT_PREFIX: &str = "punt:";
 
 /// Node names as the edges of a dispatching node: the distinct names in
 /// `names`, in first-seen order, and each name's edge.

@@ -92,3 +92,27 @@ fn the_graph_runs_senders_before_receivers() {
     assert!(pos("ip6-lookup") < pos("ip6-output"));
     assert_eq!(pos("port-tx"), order.len() - 1);
 }
+
+#[test]
+fn a_punt_reason_goes_to_the_node_registered_for_it() {
+    let mut r = modules::registry();
+    r.punt("icmp4-unhandled", "icmp-test");
+    r.node(|_| Sink("icmp-test"));
+    let mut b = Builder::new(1);
+    let p0 = b.memory_port(0, "p0", GW, 1500).unwrap().remove(0);
+    b.control()
+        .add_address(0, "10.0.0.1/24".parse().unwrap())
+        .unwrap();
+    let mut dp = b.build_with(&r);
+    let ip = V4::new(Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1));
+    let mut f = frames::ping4(GW, HOST, &ip, 1, 1);
+    // A timestamp request: ICMP the dataplane does not answer itself.
+    let mut icmp = weir_packet::Icmpv4Packet::new_checked(&mut f[34..]).unwrap();
+    icmp.set_msg_type(13);
+    icmp.fill_checksum();
+    p0.inject(f);
+    dp.poll();
+    let st = dp.stats();
+    assert_eq!(st.drop_count("icmp-test/taken"), 1);
+    assert_eq!(st.node("punt-kernel").packets, 0);
+}

@@ -322,6 +322,17 @@ impl<C: Context> Graph<C> {
     /// Build a graph from nodes, resolving edges by name; the nodes run in
     /// an order derived from the edges.
     pub fn new(nodes: Vec<Box<dyn Node<C>>>) -> Result<Graph<C>, GraphError> {
+        Graph::with_aliases(nodes, &[])
+    }
+
+    /// Like `new`, where an edge named by the first of an alias pair leads
+    /// to the node named by the second (e.g. `punt:arp-reply` to
+    /// `punt-kernel`).
+    pub fn with_aliases(
+        nodes: Vec<Box<dyn Node<C>>>,
+        aliases: &[(&'static str, &'static str)],
+    ) -> Result<Graph<C>, GraphError> {
+        let resolve = |n: &'static str| aliases.iter().find(|a| a.0 == n).map_or(n, |a| a.1);
         let names: Vec<&'static str> = nodes.iter().map(|n| n.name()).collect();
         for (i, n) in names.iter().enumerate() {
             if names[..i].contains(n) {
@@ -332,6 +343,7 @@ impl<C: Context> Graph<C> {
         for node in &nodes {
             let mut es = Vec::new();
             for &next in node.next_nodes() {
+                let next = resolve(next);
                 match names.iter().position(|n| *n == next) {
                     Some(i) => es.push(i),
                     None => {
@@ -363,7 +375,7 @@ impl<C: Context> Graph<C> {
             slots.push(Slot {
                 edges: edges[i].iter().map(|&e| at[e]).collect(),
                 name: node.name(),
-                edge_names: node.next_nodes().to_vec(),
+                edge_names: node.next_nodes().iter().map(|&n| resolve(n)).collect(),
                 reason_names: node.reasons(),
                 node,
                 reason_base,

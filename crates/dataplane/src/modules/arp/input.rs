@@ -17,7 +17,7 @@ use weir_packet::{ArpOperation, ArpPacket, ArpRepr, EtherType};
 edges! {
     enum Next {
         Tx => "port-tx",
-        Punt => "punt-kernel",
+        Punt => "punt:arp-reply",
     }
 }
 

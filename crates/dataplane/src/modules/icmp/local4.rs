@@ -12,7 +12,7 @@ use weir_packet::{checksum, icmpv4, Icmpv4Packet, Ipv4Packet};
 edges! {
     enum Next {
         Lookup => "ip4-lookup",
-        Punt => "punt-kernel",
+        Punt => "punt:icmp4-unhandled",
     }
 }
 

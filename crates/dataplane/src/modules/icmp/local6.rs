@@ -17,7 +17,7 @@ edges! {
     enum Next {
         Lookup => "ip6-lookup",
         Tx => "port-tx",
-        Punt => "punt-kernel",
+        Punt => "punt:icmp6-unhandled",
     }
 }
 

@@ -18,7 +18,7 @@ use weir_packet::{
 edges! {
     enum Next {
         Tx => "port-tx",
-        Punt => "punt-kernel",
+        Punt => "punt:neighbour-advert",
     }
 }
 
