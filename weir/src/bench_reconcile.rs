@@ -105,7 +105,7 @@ pub fn reconcile_single_change() -> Result<Value, String> {
     let probe = u32::from(Ipv4Addr::new(10, 0, 1, 1));
     // Watch the FIB as a worker does: through a snapshot reader, no lock.
     let reader = d.agent.lock().unwrap().control.reader();
-    let via = |cfg: &weir_dataplane::Config, gw: u8| -> bool {
+    let via = |cfg: &weir_dataplane::Tables, gw: u8| -> bool {
         let want = IpAddr::V4(Ipv4Addr::new(100, 64, 0, gw));
         cfg.lookup4(0, probe)
             .and_then(|nh| cfg.nexthop(nh))

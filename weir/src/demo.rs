@@ -174,8 +174,9 @@ pub fn run(rounds: usize) {
         .max()
         .unwrap_or(0)
         .max(12);
+    let wn = steps.iter().map(|s| s.next.len()).max().unwrap_or(0);
     for s in &steps {
-        println!("  {:<w$} -> {}", s.node.to_string(), s.next);
+        println!("  {:<w$} -> {:<wn$}  {}", s.node, s.next, s.fields);
     }
 
     // Bulk traffic for the counters.

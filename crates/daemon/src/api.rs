@@ -119,10 +119,10 @@ async fn stats(State(d): State<Daemon>) -> Json<Value> {
         .iter()
         .map(|(n, s)| json!({ "node": n, "calls": s.calls, "packets": s.packets, "cycles": s.cycles }))
         .collect();
-    let reasons: serde_json::Map<String, Value> = weir_dataplane::Reason::ALL
-        .iter()
-        .filter(|r| st.reason(**r) > 0)
-        .map(|r| (r.name().to_string(), json!(st.reason(*r))))
+    let reasons: serde_json::Map<String, Value> = st
+        .drops()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| (r.to_string(), json!(n)))
         .collect();
     Json(
         json!({ "rxPackets": st.rx_packets, "txPackets": st.tx_packets, "nodes": nodes, "reasons": reasons }),

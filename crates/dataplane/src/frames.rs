@@ -199,7 +199,7 @@ pub fn ping6(
 /// A neighbour solicitation for `target` from `src` (multicast to the
 /// target's solicited-node group).
 pub fn neighbor_solicit(src_mac: MacAddr, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
-    let dst = crate::nodes::ip6::solicited_node(target);
+    let dst = weir_packet::ipv6::solicited_node(target);
     let msg = Icmpv6Repr::Ndp(NdpRepr::NeighborSolicit {
         target,
         options: vec![NdpOption::SourceLinkLayerAddr(src_mac)],

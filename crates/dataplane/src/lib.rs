@@ -1,34 +1,75 @@
-//! weir's dataplane: packet buffers, the node graph and its nodes, the FIB
-//! snapshot, drivers and workers.
+//! weir's dataplane: packet buffers, the node graph, the forwarding
+//! tables, drivers, workers and the feature modules that make the nodes.
 //!
-//! Layout: `buffer` (packet buffers), `graph` (nodes, batches, counters),
-//! `nodes/` (one module per feature), `config` + `snapshot` (what workers
-//! read, RCU style), `control/` (the only writer: RIB, next hops,
-//! neighbours), `driver/` (how frames get in and out), `worker` (the poll
-//! loop).
+//! Layers, each using only those above it in this list:
+//!
+//! - `buffer`, `prefetch`: packet buffers (and `weir-packet`, `weir-fib`);
+//! - `graph/`: nodes, edges, drop reasons, traces, the running order;
+//!   generic over the context nodes see, it names nothing below;
+//! - runtime: `snapshot` (the one RCU publisher), `tables` (what workers
+//!   read), `worker` (the poll loop and the nodes' context), `driver/`
+//!   (how frames get in and out), `registry` (what modules register);
+//! - `modules/`: one folder per feature (`infra`, `l3`, `ip4`, `ip6`,
+//!   `arp`, `nd`, `icmp`, `punt`), each with its nodes and `register()`;
+//!   a module never uses a sibling, only `l3` and the layers above;
+//! - `control/`: the only writer of the tables (ports, RIB, next hops,
+//!   neighbours, worker channels), and `Builder`/`Dataplane` here.
+//!
+//! A packet's path is read by following the node names (the running
+//! order is derived from these edges):
+//!
+//! ```text
+//! eth-input -> arp-input -> port-tx | punt-kernel
+//!           -> ip4-input -> ip4-lookup -> ip4-output -> port-tx
+//!                                      |            \-> ip4-fragment -> ip4-output
+//!                                      \-> ip4-local -> icmp4-local (echo) -> ip4-lookup
+//!                                                    \-> punt-kernel (unclaimed) -> port-tx
+//!              ip4-input (bad option) | any ip4 error -> icmp4-error -> ip4-lookup
+//!           -> ip6-input -> ip6-lookup -> ip6-output -> port-tx
+//!                       \-> ip6-local -> icmp6-local (echo) -> ip6-lookup | port-tx
+//!                                     |               \-> nd-input (NS, NA) -> port-tx | punt-kernel
+//!                                     \-> punt-kernel (unclaimed)
+//!              any ip6 error -> icmp6-error -> ip6-lookup
+//!           -> port-tx (frames from a kernel mirror)
+//! ```
 
 pub mod buffer;
-pub mod config;
 pub mod control;
 pub mod driver;
 pub mod frames;
 pub mod graph;
-pub mod nodes;
+pub mod modules;
 pub mod prefetch;
+pub mod registry;
 pub mod snapshot;
+pub mod tables;
 pub mod testbed;
 pub mod worker;
+
+/// The port and VRF ids under their old path.
+pub mod config {
+    pub use crate::tables::{PortId, VrfId};
+}
+
+/// The forwarding graph, as `weir graph` shows it.
+pub mod nodes {
+    /// A forwarding graph with every registered module.
+    pub fn graph() -> crate::worker::FwdGraph {
+        crate::modules::registry().graph()
+    }
+}
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub use buffer::{PktId, Pool};
-pub use config::{Config, NextHop, PortId, VrfId};
 pub use control::{Control, ControlError, RouteTarget};
 pub use driver::memory::{MemoryHandle, MemoryQueue};
 pub use driver::PortQueue;
 pub use graph::{Graph, NodeStats, Reason};
-pub use worker::{Worker, WorkerStats};
+pub use registry::Registry;
+pub use tables::{NextHop, PortId, Tables, VrfId};
+pub use worker::{FwdGraph, Worker, WorkerStats};
 
 /// Buffers per worker: enough for a batch in every port's rx and tx with room
 /// for packets in flight in the graph.
@@ -136,18 +177,24 @@ impl Builder {
         Ok(hs)
     }
 
-    pub fn build(mut self) -> Dataplane {
+    pub fn build(self) -> Dataplane {
+        self.build_with(&modules::registry())
+    }
+
+    /// Build with the nodes and tables of `registry` (every module's, plus
+    /// whatever the caller registered).
+    pub fn build_with(mut self, registry: &Registry) -> Dataplane {
         self.control.commit();
         let mut workers = Vec::new();
         for (i, qs) in self.queues.into_iter().enumerate() {
-            let (punt, inject) = self.control.worker_channels();
+            let (upcall, inject) = self.control.worker_channels();
             workers.push(Worker::new(
                 i,
-                nodes::graph(),
+                registry.graph(),
                 Pool::new(POOL_SIZE),
                 self.control.reader(),
                 qs,
-                Some(punt),
+                Some(upcall),
                 Some(inject),
             ));
         }

@@ -1,5 +1,5 @@
 //! A worker: one thread, one core. It polls its rx queues, runs the graph
-//! over each batch and transmits, reading the configuration through one
+//! over each batch and transmits, reading the tables through one
 //! snapshot per batch. It talks to the control side only through bounded
 //! channels, and only for slow-path events (neighbours, held packets).
 
@@ -12,14 +12,45 @@ use std::time::{Duration, Instant};
 use weir_packet::MacAddr;
 
 use crate::buffer::{PktId, Pool};
-use crate::config::{Config, PortId, VrfId};
 use crate::driver::PortQueue;
-use crate::graph::{Ctx, Graph, NodeStats, Reason, BATCH, FRAME_CAP};
+use crate::graph::{self, Graph, NodeStats, Reason, BATCH, FRAME_CAP};
 use crate::snapshot::Reader;
+use crate::tables::{PortId, Tables, VrfId};
 
-/// Slow-path events a worker hands to the control side.
+/// Where received packets enter the graph: the runtime's contract with
+/// the module that registers this node.
+pub const INPUT_NODE: &str = "eth-input";
+
+/// What a node sees besides its packets, for one batch.
+pub struct Ctx<'a> {
+    pub pool: &'a mut Pool,
+    pub tables: &'a Tables,
+    /// Nanoseconds on a monotonic clock, read once per batch.
+    pub now_ns: u64,
+    pub local: &'a mut WorkerLocal,
+}
+
+/// The forwarding graph's context family: its nodes see a `Ctx`.
+pub struct Fwd;
+
+impl graph::Context for Fwd {
+    type Of<'a> = Ctx<'a>;
+}
+
+impl graph::HasPool for Ctx<'_> {
+    #[inline(always)]
+    fn pool(&mut self) -> &mut Pool {
+        self.pool
+    }
+}
+
+/// The forwarding graph of one worker.
+pub type FwdGraph = Graph<Fwd>;
+
+/// Slow-path events a worker hands up to the control side (not to be
+/// confused with `punt-kernel`, which hands packets to the kernel mirror).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Punt {
+pub enum Upcall {
     /// A neighbour announced its link-layer address (ARP, NS or NA).
     Neighbour {
         port: PortId,
@@ -56,19 +87,46 @@ pub struct WorkerLocal {
     pub worker: usize,
     /// Per-port transmit frames, flushed after each graph run.
     pub tx: Vec<TxFrame>,
-    pub punt: Option<SyncSender<Punt>>,
-    icmp_tokens: f64,
-    icmp_refill_ns: u64,
+    pub upcall: Option<SyncSender<Upcall>>,
+    /// This worker's ICMP error budget (the rule is `l3::icmp_allow`).
+    pub icmp_budget: TokenBucket,
+}
+
+/// A token bucket on the batch clock, for per-worker rate limits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenBucket {
+    tokens: f64,
+    refill_ns: u64,
+}
+
+impl TokenBucket {
+    /// Take one token at `now_ns`, refilling at `per_second` up to `burst`
+    /// (full on first use).
+    #[inline]
+    pub fn take(&mut self, per_second: u32, burst: u32, now_ns: u64) -> bool {
+        if self.refill_ns == 0 {
+            self.tokens = burst as f64;
+        } else {
+            let dt = now_ns.saturating_sub(self.refill_ns) as f64 / 1e9;
+            self.tokens = (self.tokens + dt * per_second as f64).min(burst as f64);
+        }
+        self.refill_ns = now_ns;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl WorkerLocal {
-    pub fn new(worker: usize, punt: Option<SyncSender<Punt>>) -> WorkerLocal {
+    pub fn new(worker: usize, upcall: Option<SyncSender<Upcall>>) -> WorkerLocal {
         WorkerLocal {
             worker,
             tx: Vec::new(),
-            punt,
-            icmp_tokens: 0.0,
-            icmp_refill_ns: 0,
+            upcall,
+            icmp_budget: TokenBucket::default(),
         }
     }
 
@@ -85,29 +143,10 @@ impl WorkerLocal {
         }
     }
 
-    /// Take one token from the ICMP error budget.
-    pub fn icmp_allow(&mut self, cfg: &Config, now_ns: u64) -> bool {
-        let lim = cfg.icmp_limit;
-        if self.icmp_refill_ns == 0 {
-            self.icmp_tokens = lim.burst as f64;
-        } else {
-            let dt = now_ns.saturating_sub(self.icmp_refill_ns) as f64 / 1e9;
-            self.icmp_tokens =
-                (self.icmp_tokens + dt * lim.per_second as f64).min(lim.burst as f64);
-        }
-        self.icmp_refill_ns = now_ns;
-        if self.icmp_tokens >= 1.0 {
-            self.icmp_tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
     /// Hand an event to the control side; false if there is none or it is
     /// overwhelmed (the bounded channel is full).
-    pub fn punt(&mut self, p: Punt) -> bool {
-        match &self.punt {
+    pub fn upcall(&mut self, p: Upcall) -> bool {
+        match &self.upcall {
             Some(tx) => match tx.try_send(p) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
@@ -121,7 +160,10 @@ impl WorkerLocal {
 #[derive(Debug, Clone, Default)]
 pub struct WorkerStats {
     pub nodes: Vec<(&'static str, NodeStats)>,
+    /// Drop counters, named by `reason_names`.
     pub reasons: Vec<u64>,
+    /// `no-buffer`, ... (the graph's own), then `node/reason`.
+    pub reason_names: Arc<[String]>,
     pub rx_packets: u64,
     pub tx_packets: u64,
     pub polls: u64,
@@ -136,6 +178,7 @@ impl WorkerStats {
             if out.nodes.is_empty() {
                 out.nodes = w.nodes.clone();
                 out.reasons = w.reasons.clone();
+                out.reason_names = w.reason_names.clone();
             } else {
                 for (o, n) in out.nodes.iter_mut().zip(&w.nodes) {
                     o.1.calls += n.1.calls;
@@ -154,8 +197,18 @@ impl WorkerStats {
         out
     }
 
-    pub fn reason(&self, r: Reason) -> u64 {
-        self.reasons.get(r as usize).copied().unwrap_or(0)
+    /// Every drop counter as (`node/reason`, count); the graph's own
+    /// reasons have no node (`no-buffer`, `tx-queue-full`, ...).
+    pub fn drops(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        self.reason_names
+            .iter()
+            .map(String::as_str)
+            .zip(self.reasons.iter().copied())
+    }
+
+    /// One drop counter by name (`ip4-lookup/no-route`), 0 if unknown.
+    pub fn drop_count(&self, name: &str) -> u64 {
+        self.drops().find(|(n, _)| *n == name).map_or(0, |(_, c)| c)
     }
 
     pub fn node(&self, name: &str) -> NodeStats {
@@ -175,11 +228,11 @@ pub struct Queue {
 pub struct Worker {
     pub id: usize,
     pub pool: Pool,
-    pub graph: Graph,
+    pub graph: FwdGraph,
     queues: Vec<Queue>,
     /// For each port id, the index of its queue on this worker.
     tx_index: Vec<Option<usize>>,
-    reader: Reader<Config>,
+    reader: Reader<Tables>,
     pub local: WorkerLocal,
     inject: Option<Receiver<WorkerCmd>>,
     input_node: usize,
@@ -197,15 +250,15 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         id: usize,
-        graph: Graph,
+        graph: FwdGraph,
         pool: Pool,
-        reader: Reader<Config>,
+        reader: Reader<Tables>,
         queues: Vec<Queue>,
-        punt: Option<SyncSender<Punt>>,
+        upcall: Option<SyncSender<Upcall>>,
         inject: Option<Receiver<WorkerCmd>>,
     ) -> Worker {
         let input_node = graph
-            .node_index(crate::nodes::INPUT_NODE)
+            .node_index(INPUT_NODE)
             .expect("graph has an input node");
         let mut w = Worker {
             id,
@@ -214,7 +267,7 @@ impl Worker {
             queues: Vec::new(),
             tx_index: Vec::new(),
             reader,
-            local: WorkerLocal::new(id, punt),
+            local: WorkerLocal::new(id, upcall),
             inject,
             input_node,
             rx_ids: [0; BATCH],
@@ -282,12 +335,16 @@ impl Worker {
                 .iter()
                 .map(|q| q.driver.stats().rx_oversize)
                 .sum::<u64>();
-        if let Some(r) = reasons.get_mut(Reason::RxTooLong as usize) {
+        if let Some(r) = Reason::RX_TOO_LONG
+            .graph_index()
+            .and_then(|i| reasons.get_mut(i))
+        {
             *r += oversize;
         }
         WorkerStats {
             nodes: self.graph.stats(),
             reasons,
+            reason_names: self.graph.reason_names().clone(),
             rx_packets: self.rx_packets,
             tx_packets: self.tx_packets,
             polls: self.polls,
@@ -326,7 +383,7 @@ impl Worker {
             let snap = self.reader.load();
             let mut cx = Ctx {
                 pool: &mut self.pool,
-                config: &snap,
+                tables: &snap,
                 now_ns,
                 local: &mut self.local,
             };
@@ -348,12 +405,12 @@ impl Worker {
             match cmd {
                 WorkerCmd::Send { port, frame } => {
                     let Some(id) = self.pool.alloc() else {
-                        self.graph.count(Reason::NoBuffer, 1);
+                        self.graph.count(Reason::NO_BUFFER, 1);
                         break;
                     };
                     self.pool.get_mut(id).fill(&frame);
                     if !self.local.tx(port, id) {
-                        self.graph.count(Reason::TxFull, 1);
+                        self.graph.count(Reason::TX_FULL, 1);
                         self.pool.free(id);
                     }
                 }
@@ -376,7 +433,7 @@ impl Worker {
                     self.tx_packets += sent as u64;
                 }
                 None => {
-                    self.graph.count(Reason::TxFull, ids.len() as u64);
+                    self.graph.count(Reason::TX_FULL, ids.len() as u64);
                     self.pool.free_all(ids);
                 }
             }

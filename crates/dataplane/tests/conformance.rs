@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use weir_dataplane::frames::{self, V4};
-use weir_dataplane::Reason;
 use weir_packet::MacAddr;
 
 const MCAST4: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x09]);
@@ -21,7 +20,7 @@ fn ipv4_unicast_in_link_broadcast_is_not_forwarded() {
         l.send(0, udp4_to(mac, "192.0.2.5", 64));
         l.assert_silent();
     }
-    assert_eq!(l.reason(Reason::Ip4LinkBroadcast), 2);
+    assert_eq!(l.drops("ip4-output/link-broadcast-not-forwarded"), 2);
     // The same packet to the gateway's MAC is forwarded.
     l.send(0, udp4_to(GW0, "192.0.2.5", 64));
     assert_eq!(l.out(1).len(), 1);
@@ -35,8 +34,8 @@ fn ipv4_link_broadcast_draws_no_icmp_error() {
     l.send(0, udp4_to(MacAddr::BROADCAST, "192.0.2.5", 1));
     l.send(0, udp4_to(MCAST4, "198.51.100.1", 64));
     l.assert_silent();
-    assert_eq!(l.reason(Reason::Ip4LinkBroadcast), 1);
-    assert_eq!(l.reason(Reason::IcmpErrorSuppressed), 1);
+    assert_eq!(l.drops("ip4-output/link-broadcast-not-forwarded"), 1);
+    assert_eq!(l.drops("icmp4-error/suppressed"), 1);
     // Sent to our MAC, both are answered.
     l.send(0, udp4_to(GW0, "192.0.2.5", 1));
     l.send(0, udp4_to(GW0, "198.51.100.1", 64));
@@ -64,7 +63,7 @@ fn traffic_to_the_gateway_in_link_broadcast_still_works() {
     assert_eq!(out.len(), 1);
     let (src, dst, ty, _, _) = icmp4_of(&out[0]);
     assert_eq!((src, dst, ty), (v4("10.0.0.1"), v4("10.0.0.2"), 0));
-    assert_eq!(l.reason(Reason::Ip4LinkBroadcast), 0);
+    assert_eq!(l.drops("ip4-output/link-broadcast-not-forwarded"), 0);
     l.assert_no_leak();
 }
 
@@ -78,8 +77,8 @@ fn ipv6_unicast_in_link_multicast_is_not_forwarded() {
         l.send(0, udp6_to(mac, "2001:db8:999::5", 64));
         l.assert_silent();
     }
-    assert_eq!(l.reason(Reason::Ip6LinkMulticast), 4);
-    assert_eq!(l.reason(Reason::IcmpErrorSuppressed), 2);
+    assert_eq!(l.drops("ip6-output/link-multicast-not-forwarded"), 4);
+    assert_eq!(l.drops("icmp6-error/suppressed"), 2);
     l.send(0, udp6_to(GW0, "2001:db8:100::5", 64));
     assert_eq!(l.out(1).len(), 1);
     l.assert_no_leak();
@@ -104,7 +103,7 @@ fn ipv6_neighbour_discovery_and_ping_in_link_multicast_still_work() {
     let out = l.out(0);
     assert_eq!(out.len(), 1);
     assert_eq!(icmp6_of(&out[0]).2, 129);
-    assert_eq!(l.reason(Reason::Ip6LinkMulticast), 0);
+    assert_eq!(l.drops("ip6-output/link-multicast-not-forwarded"), 0);
     l.assert_no_leak();
 }
 
@@ -176,7 +175,7 @@ fn no_unreachable_about_an_icmp_error_and_errors_are_rate_limited() {
     let mut l = lab();
     l.dp.control.settings.retry_interval = std::time::Duration::from_millis(1);
     l.dp.control
-        .set_icmp_limit(weir_dataplane::config::IcmpLimit {
+        .set_icmp_limit(weir_dataplane::tables::IcmpLimit {
             per_second: 1,
             burst: 2,
         });
@@ -297,6 +296,6 @@ fn malformed_options_draw_a_parameter_problem() {
         assert_eq!(msg[4], ptr, "pointer at the octet in fault");
         assert_eq!(&msg[8..], &sent[14..], "quotes the packet as received");
     }
-    assert_eq!(l.reason(Reason::Ip4BadOption), 2);
+    assert_eq!(l.drops("ip4-input/bad-option"), 2);
     l.assert_no_leak();
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use weir_dataplane::frames::{self, V4};
-use weir_dataplane::{Builder, Reason, RouteTarget};
+use weir_dataplane::{Builder, RouteTarget};
 use weir_packet::{
     ArpOperation, ArpPacket, ArpRepr, Icmpv4Packet, Icmpv6Packet, Ipv4Packet, MacAddr,
 };
@@ -72,7 +72,7 @@ fn ttl_expiry_sends_time_exceeded_quoting_the_packet() {
     assert!(icmp.verify_checksum());
     // The quoted packet is the original IP packet, TTL 1.
     assert_eq!(icmp.data(), &sent[14..]);
-    assert_eq!(l.reason(Reason::Ip4TtlExpired), 1);
+    assert_eq!(l.drops("ip4-output/ttl-expired"), 1);
     l.assert_no_leak();
 }
 
@@ -85,7 +85,7 @@ fn no_route_sends_net_unreachable() {
     let ip = Ipv4Packet::new_checked(&out[0][14..]).unwrap();
     let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
     assert_eq!((icmp.msg_type(), icmp.code()), (3, 0));
-    assert_eq!(l.reason(Reason::Ip4NoRoute), 1);
+    assert_eq!(l.drops("ip4-lookup/no-route"), 1);
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn blackhole_drops_silently_and_prohibit_answers() {
     l.dp.control.commit();
     l.send(0, host_udp("198.18.1.1", 64, 10));
     assert!(l.out(0).is_empty() && l.out(1).is_empty());
-    assert_eq!(l.reason(Reason::Ip4Blackhole), 1);
+    assert_eq!(l.drops("ip4-lookup/blackhole"), 1);
     l.send(0, host_udp("198.51.100.1", 64, 10));
     let out = l.out(0);
     let ip = Ipv4Packet::new_checked(&out[0][14..]).unwrap();
@@ -129,13 +129,13 @@ fn bad_packets_are_counted_and_dropped() {
     not_for_us[0..6].copy_from_slice(&[0x02, 9, 9, 9, 9, 9]);
     l.send(0, not_for_us);
     assert!(l.out(0).is_empty() && l.out(1).is_empty());
-    assert_eq!(l.reason(Reason::Ip4BadChecksum), 1);
-    assert_eq!(l.reason(Reason::Ip4Malformed), 2);
-    assert_eq!(l.reason(Reason::Ip4MartianSrc), 1);
-    assert_eq!(l.reason(Reason::Ip4MartianDst), 1);
-    assert_eq!(l.reason(Reason::Ip4Multicast), 1);
-    assert_eq!(l.reason(Reason::EthMalformed), 1);
-    assert_eq!(l.reason(Reason::EthNotForUs), 1);
+    assert_eq!(l.drops("ip4-input/bad-checksum"), 1);
+    assert_eq!(l.drops("ip4-input/malformed"), 2);
+    assert_eq!(l.drops("ip4-input/martian-source"), 1);
+    assert_eq!(l.drops("ip4-input/martian-destination"), 1);
+    assert_eq!(l.drops("ip4-input/multicast-not-forwarded"), 1);
+    assert_eq!(l.drops("eth-input/malformed"), 1);
+    assert_eq!(l.drops("eth-input/not-for-us"), 1);
     l.assert_no_leak();
 }
 
@@ -159,7 +159,7 @@ fn too_big_with_df_gets_fragmentation_needed() {
     assert_eq!((icmp.msg_type(), icmp.code()), (3, 4));
     assert_eq!(icmp.next_hop_mtu(), 1000);
     assert!(out[0].len() <= 14 + 576);
-    assert_eq!(l.reason(Reason::Ip4FragNeeded), 1);
+    assert_eq!(l.drops("ip4-output/fragmentation-needed"), 1);
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn arp_request_for_gateway_gets_reply() {
         frames::arp_request(HOST_A, v4("10.0.0.2"), v4("10.0.0.77")),
     );
     assert!(l.out(0).is_empty());
-    assert_eq!(l.reason(Reason::ArpNotForUs), 1);
+    assert_eq!(l.drops("arp-input/not-for-us"), 1);
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn next_hop_resolution_holds_packets_then_releases_them() {
     l.send(0, host_udp("203.0.113.1", 64, 10));
     l.send(0, host_udp("203.0.113.2", 64, 10));
     assert!(l.out(2).is_empty());
-    assert_eq!(l.reason(Reason::NeighHeld), 2);
+    assert_eq!(l.drops("ip4-output/neigh-held-for-resolution"), 2);
     // The neighbour answers: the held packets leave with its MAC.
     let c_mac = MacAddr([0x02, 0, 0, 0, 0xcc, 0x03]);
     l.send(
@@ -408,7 +408,7 @@ fn ping_to_gateway_address_is_answered() {
 fn icmp_errors_are_rate_limited() {
     let mut l = lab();
     l.dp.control
-        .set_icmp_limit(weir_dataplane::config::IcmpLimit {
+        .set_icmp_limit(weir_dataplane::tables::IcmpLimit {
             per_second: 1,
             burst: 3,
         });
@@ -417,7 +417,7 @@ fn icmp_errors_are_rate_limited() {
         l.send(0, host_udp("203.0.113.9", 64, 10));
     }
     assert_eq!(l.out(0).len(), 3);
-    assert_eq!(l.reason(Reason::IcmpErrorRateLimited), 7);
+    assert_eq!(l.drops("icmp4-error/rate-limited"), 7);
 }
 
 #[test]
@@ -450,7 +450,7 @@ fn no_error_about_an_error() {
     repr.emit(&mut Icmpv4Packet::new_unchecked(&mut f[34..]));
     l.send(0, f);
     assert!(l.out(0).is_empty());
-    assert_eq!(l.reason(Reason::IcmpErrorSuppressed), 1);
+    assert_eq!(l.drops("icmp4-error/suppressed"), 1);
 }
 
 #[test]
@@ -499,7 +499,7 @@ fn route_delete_and_replace_take_effect() {
     l.dp.control.commit();
     l.send(0, host_udp("192.0.2.5", 64, 10));
     assert!(l.out(1).is_empty() && l.out(2).is_empty());
-    assert_eq!(l.reason(Reason::Ip4NoRoute), 1);
+    assert_eq!(l.drops("ip4-lookup/no-route"), 1);
     assert_eq!(
         l.dp.control.del_route(0, net("192.0.2.0/24")),
         Err(weir_dataplane::ControlError::NoRoute {
@@ -546,7 +546,7 @@ fn vrfs_keep_tables_apart() {
     p0.inject(host_udp("8.8.8.8", 64, 10));
     dp.poll();
     assert!(p1.collect().is_empty());
-    assert_eq!(dp.stats().reason(Reason::Ip4NoRoute), 1);
+    assert_eq!(dp.stats().drop_count("ip4-lookup/no-route"), 1);
     assert_eq!(
         dp.control.del_vrf(7),
         Err(weir_dataplane::ControlError::VrfInUse(7, 2))
@@ -617,7 +617,7 @@ fn ipv6_hop_limit_expiry_and_no_route_and_too_big() {
         u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
         1280
     );
-    assert_eq!(l.reason(Reason::Ip6TooBig), 1);
+    assert_eq!(l.drops("ip6-output/packet-too-big"), 1);
     l.assert_no_leak();
 }
 
@@ -657,10 +657,7 @@ fn ipv6_next_hop_resolution_by_neighbour_discovery() {
     assert_eq!(req.len(), 1, "NS sent");
     let (src, dst, ty, _, _) = icmp6_of(&req[0]);
     assert_eq!((src, ty), (v6("2001:db8:1::1"), 135));
-    assert_eq!(
-        dst,
-        weir_dataplane::nodes::ip6::solicited_node(v6("2001:db8:1::77"))
-    );
+    assert_eq!(dst, weir_packet::ipv6::solicited_node(v6("2001:db8:1::77")));
     let m = MacAddr([0x02, 0, 0, 0, 0x77, 0x77]);
     l.send(
         1,
@@ -684,7 +681,7 @@ fn ipv6_ping_to_gateway_and_link_local() {
     let (src, dst, ty, _, _) = icmp6_of(&out[0]);
     assert_eq!((src, dst, ty), (v6("2001:db8::1"), v6("2001:db8::2"), 129));
     // Link-local: the host must resolve it, answer and be answered.
-    let ll = weir_dataplane::config::link_local_from_mac(GW0);
+    let ll = weir_packet::ipv6::link_local_from_mac(GW0);
     let host_ll = v6("fe80::aa:1");
     l.send(0, frames::neighbor_solicit(HOST_A, host_ll, ll));
     assert_eq!(l.out(0).len(), 1, "NA for link-local");
@@ -760,9 +757,10 @@ fn ipv6_martians_and_link_local_are_not_forwarded() {
         ),
     );
     assert!(l.out(1).is_empty() && l.out(0).is_empty());
-    assert_eq!(l.reason(Reason::Ip6MartianSrc), 1);
-    assert_eq!(l.reason(Reason::Ip6ScopeViolation), 2);
-    assert_eq!(l.reason(Reason::Ip6Multicast), 1);
+    assert_eq!(l.drops("ip6-input/martian-source"), 1);
+    assert_eq!(l.drops("ip6-lookup/link-local-not-forwarded"), 1);
+    assert_eq!(l.drops("ip6-output/link-local-not-forwarded"), 1);
+    assert_eq!(l.drops("ip6-input/multicast-not-forwarded"), 1);
     l.assert_no_leak();
 }
 
@@ -782,6 +780,14 @@ fn trace_shows_the_path_through_the_nodes() {
             ("ip4-output", "port-tx"),
         ]
     );
+    // Each step shows what the node saw: addresses, next hop, port.
+    assert!(steps[0].fields.contains("rx-port 0"), "{steps:?}");
+    assert!(
+        steps[1].fields.contains("10.0.0.2 > 192.0.2.5"),
+        "{steps:?}"
+    );
+    assert!(steps[2].fields.contains("nexthop"), "{steps:?}");
+    assert!(steps[3].fields.contains("tx-port 1"), "{steps:?}");
 }
 
 // ---- kernel mirror ----
@@ -871,7 +877,7 @@ fn local_traffic_without_mirror_is_counted_and_dropped() {
         ),
     );
     assert!(l.out(0).is_empty());
-    assert_eq!(l.reason(Reason::PuntNoMirror), 1);
+    assert_eq!(l.drops("punt-kernel/no-kernel-mirror"), 1);
 }
 
 #[test]
@@ -905,7 +911,7 @@ fn table_next_hops_leak_prefixes_between_vrfs() {
     p0.inject(host_udp("10.8.0.5", 64, 10));
     dp.poll();
     assert!(h2.collect().is_empty());
-    assert_eq!(dp.stats().reason(Reason::Ip4NoRoute), 1);
+    assert_eq!(dp.stats().drop_count("ip4-lookup/no-route"), 1);
 }
 
 #[test]

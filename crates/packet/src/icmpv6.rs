@@ -39,6 +39,8 @@ pub const BEYOND_SCOPE: u8 = 2;
 pub const ADDR_UNREACHABLE: u8 = 3;
 /// Destination unreachable: port unreachable.
 pub const PORT_UNREACHABLE: u8 = 4;
+/// Destination unreachable: reject route to destination.
+pub const REJECT_ROUTE: u8 = 6;
 /// Time exceeded: hop limit exceeded in transit.
 pub const HOP_LIMIT_EXCEEDED: u8 = 0;
 /// Time exceeded: fragment reassembly time exceeded.

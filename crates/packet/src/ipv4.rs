@@ -453,6 +453,54 @@ impl Ipv4Repr {
     }
 }
 
+/// True for addresses that must never appear as a source (RFC 1812 5.3.7):
+/// 0/8, 127/8, multicast and the reserved class E, as a host-order integer.
+#[inline(always)]
+pub fn martian_src(a: u32) -> bool {
+    let top = a >> 24;
+    top == 0 || top == 127 || a >= 0xe000_0000
+}
+
+/// True for destinations a router never forwards to (0/8, 127/8, class E
+/// but the limited broadcast); multicast is left to the caller.
+#[inline(always)]
+pub fn martian_dst(a: u32) -> bool {
+    let top = a >> 24;
+    top == 0 || top == 127 || (a >= 0xf000_0000 && a != u32::MAX)
+}
+
+/// True when `a` and `b` are in the same `len`-bit prefix.
+pub fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len.min(32) as u32)
+    };
+    u32::from(a) & mask == u32::from(b) & mask
+}
+
+/// IPv4 option types (RFC 791, RFC 7126).
+pub mod option {
+    /// End of option list.
+    pub const EOL: u8 = 0;
+    /// No operation (padding).
+    pub const NOP: u8 = 1;
+    /// Record route.
+    pub const RECORD_ROUTE: u8 = 7;
+    /// Internet timestamp.
+    pub const TIMESTAMP: u8 = 68;
+    /// Loose source and record route.
+    pub const LSRR: u8 = 131;
+    /// Strict source and record route.
+    pub const SSRR: u8 = 137;
+    /// Timestamp flag: timestamps only.
+    pub const TS_ONLY: u8 = 0;
+    /// Timestamp flag: each timestamp preceded by an address.
+    pub const TS_ADDR: u8 = 1;
+    /// Timestamp flag: prespecified addresses.
+    pub const TS_PRESPEC: u8 = 3;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -353,6 +353,63 @@ impl Ipv6Repr {
     }
 }
 
+/// Solicited-node multicast address of `a` (RFC 4291 2.7.1).
+pub fn solicited_node(a: Ipv6Addr) -> Ipv6Addr {
+    let o = a.octets();
+    Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | o[13] as u16,
+        u16::from_be_bytes([o[14], o[15]]),
+    )
+}
+
+/// True when `a` is a solicited-node multicast address (ff02::1:ffXX:XXXX).
+pub fn is_solicited_node(a: Ipv6Addr) -> bool {
+    let s = a.segments();
+    s[..6] == [0xff02, 0, 0, 0, 0, 1] && s[6] & 0xff00 == 0xff00
+}
+
+/// All-nodes link-scope multicast address, ff02::1.
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+/// All-routers link-scope multicast address, ff02::2.
+pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
+
+/// The fe80::/64 address derived from a MAC (modified EUI-64, RFC 4291
+/// appendix A).
+pub fn link_local_from_mac(mac: crate::MacAddr) -> Ipv6Addr {
+    let m = mac.0;
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
+        u16::from_be_bytes([m[2], 0xff]),
+        u16::from_be_bytes([0xfe, m[3]]),
+        u16::from_be_bytes([m[4], m[5]]),
+    )
+}
+
+/// True for link-local unicast addresses, fe80::/10.
+pub fn is_link_local(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// True when `a` and `b` are in the same `len`-bit prefix.
+pub fn same_subnet(a: Ipv6Addr, b: Ipv6Addr, len: u8) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len.min(128) as u32)
+    };
+    u128::from(a) & mask == u128::from(b) & mask
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

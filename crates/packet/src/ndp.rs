@@ -21,9 +21,12 @@ pub const OPT_MTU: u8 = 5;
 
 const RA_MANAGED: u8 = 0x80;
 const RA_OTHER: u8 = 0x40;
-const NA_ROUTER: u8 = 0x80;
-const NA_SOLICITED: u8 = 0x40;
-const NA_OVERRIDE: u8 = 0x20;
+/// Neighbour advertisement flag: the sender is a router.
+pub const NA_ROUTER: u8 = 0x80;
+/// Neighbour advertisement flag: sent in answer to a solicitation.
+pub const NA_SOLICITED: u8 = 0x40;
+/// Neighbour advertisement flag: override a cached link-layer address.
+pub const NA_OVERRIDE: u8 = 0x20;
 const PI_ON_LINK: u8 = 0x80;
 const PI_AUTONOMOUS: u8 = 0x40;
 

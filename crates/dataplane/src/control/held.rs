@@ -3,7 +3,7 @@
 //! dropping a packet never allocates. The buffers themselves come from the
 //! workers (`HeldBuffers`) and go back there when the packet leaves.
 
-use crate::config::{HeldBuffers, VrfId};
+use crate::tables::{HeldBuffers, VrfId};
 
 /// Packets held in total, across every neighbour: the number of held
 /// buffers and of slab slots.

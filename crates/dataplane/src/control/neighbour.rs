@@ -15,8 +15,9 @@ use weir_packet::{
 
 use super::held::{give_back, HeldQueue};
 use super::{probe_source, Control, NhKey, RouteSource, RouteTarget};
-use crate::config::{is_link_local6, ConfigChange, PortId, VrfId};
-use crate::nodes::ip6::solicited_node;
+use crate::tables::{PortId, TableChange, VrfId};
+use weir_packet::ipv6::is_link_local;
+use weir_packet::ipv6::solicited_node;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NeighState {
@@ -266,14 +267,14 @@ impl Control {
             return;
         }
         self.stats.resolved += 1;
-        self.pending.push(ConfigChange::SetNeighbour {
+        self.pending.push(TableChange::SetNeighbour {
             port,
             addr,
             mac: Some(mac),
         });
         self.nh_refresh(port, addr);
         let vrf = self.port(port).map(|p| p.vrf).unwrap_or(0);
-        let on_subnet = !matches!(addr, IpAddr::V6(a) if is_link_local6(a));
+        let on_subnet = !matches!(addr, IpAddr::V6(a) if is_link_local(a));
         let n = self.neighbours.get_mut(&key).expect("inserted above");
         let needs_route = on_subnet && !n.host_route;
         n.host_route |= on_subnet;
@@ -452,7 +453,7 @@ impl Control {
         let Some(n) = self.neigh_remove(key) else {
             return;
         };
-        self.pending.push(ConfigChange::SetNeighbour {
+        self.pending.push(TableChange::SetNeighbour {
             port: key.0,
             addr: key.1,
             mac: None,

@@ -12,9 +12,15 @@ use std::time::Instant;
 use weir_packet::{EtherType, Ipv4Packet, Ipv6Packet};
 
 use super::Control;
-use crate::config::{Config, PortId, VrfId};
-use crate::nodes::ip4::{pick_member, CODE_HOST_UNREACHABLE, ICMP_DEST_UNREACHABLE};
-use crate::nodes::ip6::{CODE6_ADDR_UNREACHABLE, ICMP6_DEST_UNREACHABLE};
+use crate::modules::icmp::{error4, error6};
+use crate::modules::l3::pick_member;
+use crate::tables::{PortId, Tables, VrfId};
+use weir_packet::icmpv4::{
+    DEST_UNREACHABLE as ICMP_DEST_UNREACHABLE, HOST_UNREACHABLE as CODE_HOST_UNREACHABLE,
+};
+use weir_packet::icmpv6::{
+    ADDR_UNREACHABLE as CODE6_ADDR_UNREACHABLE, DST_UNREACHABLE as ICMP6_DEST_UNREACHABLE,
+};
 
 /// Token bucket for these errors.
 #[derive(Debug, Default)]
@@ -24,7 +30,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn take(&mut self, cfg: &Config, now: Instant) -> bool {
+    fn take(&mut self, cfg: &Tables, now: Instant) -> bool {
         let l = cfg.icmp_limit;
         self.tokens = match self.at {
             None => l.burst as f64,
@@ -43,8 +49,8 @@ impl Bucket {
 }
 
 /// Port and Ethernet rewrite towards `dst` in `vrf`, if resolved.
-fn route_back(cfg: &Config, vrf: VrfId, dst: IpAddr) -> Option<(PortId, [u8; 12])> {
-    let lookup = |c: &Config, v: VrfId| match dst {
+fn route_back(cfg: &Tables, vrf: VrfId, dst: IpAddr) -> Option<(PortId, [u8; 12])> {
+    let lookup = |c: &Tables, v: VrfId| match dst {
         IpAddr::V4(a) => c.lookup4(v, u32::from(a)),
         IpAddr::V6(a) => c.lookup6(v, u128::from(a)),
     };
@@ -79,10 +85,10 @@ impl Control {
     }
 }
 
-fn error4(cfg: &Config, vrf: VrfId, l3: &[u8]) -> Option<(PortId, Vec<u8>)> {
+fn error4(cfg: &Tables, vrf: VrfId, l3: &[u8]) -> Option<(PortId, Vec<u8>)> {
     const MAX: usize = 576 - 28;
     let ip = Ipv4Packet::new_checked(l3).ok()?;
-    if crate::nodes::icmp4::suppressed(&ip) {
+    if error4::suppressed(&ip) {
         return None;
     }
     let dst = ip.src_addr();
@@ -93,7 +99,7 @@ fn error4(cfg: &Config, vrf: VrfId, l3: &[u8]) -> Option<(PortId, Vec<u8>)> {
     f[..12].copy_from_slice(&rewrite);
     f[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
     f[42..].copy_from_slice(&l3[..quoted]);
-    crate::nodes::icmp4::write_error(
+    error4::write_error(
         &mut f[14..],
         src,
         dst,
@@ -105,10 +111,10 @@ fn error4(cfg: &Config, vrf: VrfId, l3: &[u8]) -> Option<(PortId, Vec<u8>)> {
     Some((port, f))
 }
 
-fn error6(cfg: &Config, vrf: VrfId, l3: &[u8]) -> Option<(PortId, Vec<u8>)> {
+fn error6(cfg: &Tables, vrf: VrfId, l3: &[u8]) -> Option<(PortId, Vec<u8>)> {
     const MAX: usize = 1280 - 48;
     let ip = Ipv6Packet::new_checked(l3).ok()?;
-    if crate::nodes::icmp6::suppressed(l3, &ip, ICMP6_DEST_UNREACHABLE) {
+    if error6::suppressed(l3, &ip, ICMP6_DEST_UNREACHABLE) {
         return None;
     }
     let dst = ip.src_addr();
@@ -119,7 +125,7 @@ fn error6(cfg: &Config, vrf: VrfId, l3: &[u8]) -> Option<(PortId, Vec<u8>)> {
     f[..12].copy_from_slice(&rewrite);
     f[12..14].copy_from_slice(&EtherType::IPV6.0.to_be_bytes());
     f[62..].copy_from_slice(&l3[..quoted]);
-    crate::nodes::icmp6::write_error(
+    error6::write_error(
         &mut f[14..],
         src,
         dst,

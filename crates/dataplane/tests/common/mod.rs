@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 use weir_dataplane::frames::{self, V4, V6};
-use weir_dataplane::{Builder, Dataplane, MemoryHandle, Reason, RouteTarget, POOL_SIZE};
+use weir_dataplane::{Builder, Dataplane, MemoryHandle, RouteTarget, POOL_SIZE};
 use weir_packet::{Icmpv4Packet, Icmpv6Packet, Ipv4Packet, Ipv6Packet, MacAddr};
 
 pub const GW0: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x10]);
@@ -89,8 +89,9 @@ impl Lab {
             assert!(f.is_empty(), "port {i} sent {} frame(s)", f.len());
         }
     }
-    pub fn reason(&self, r: Reason) -> u64 {
-        self.dp.stats().reason(r)
+    /// A drop counter by name, `node/reason`.
+    pub fn drops(&self, name: &str) -> u64 {
+        self.dp.stats().drop_count(name)
     }
     pub fn assert_no_leak(&self) {
         for w in &self.dp.workers {

@@ -1,6 +1,7 @@
-//! The configuration workers forward with: ports, VRF FIBs, next hops and
+//! The tables workers forward with: ports, VRF FIBs, next hops and
 //! resolved neighbours. Built and changed only by the control side
-//! (`control::Control`), published to workers as snapshots.
+//! (`control::Control`), published to workers as snapshots. (The daemon's
+//! day-0 file is its "config"; this is not it.)
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 
 use weir_fib::{Lpm4, Lpm6, NO_ROUTE};
-use weir_packet::MacAddr;
+use weir_packet::{ipv4, ipv6, MacAddr};
 
 use crate::snapshot::Apply;
 
@@ -50,7 +51,7 @@ impl PortConfig {
             up: true,
             addrs4: Vec::new(),
             addrs6: Vec::new(),
-            link_local6: link_local_from_mac(mac),
+            link_local6: ipv6::link_local_from_mac(mac),
             mirror: None,
             mirror_of: None,
         }
@@ -70,19 +71,19 @@ impl PortConfig {
     pub fn source4_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
         self.addrs4
             .iter()
-            .find(|(a, l)| same_subnet4(*a, dst, *l))
+            .find(|(a, l)| ipv4::same_subnet(*a, dst, *l))
             .map(|a| a.0)
             .or_else(|| self.primary4())
     }
 
     /// Our IPv6 source for talking to `dst` on this link.
     pub fn source6_for(&self, dst: Ipv6Addr) -> Ipv6Addr {
-        if is_link_local6(dst) {
+        if ipv6::is_link_local(dst) {
             return self.link_local6;
         }
         self.addrs6
             .iter()
-            .find(|(a, l)| same_subnet6(*a, dst, *l))
+            .find(|(a, l)| ipv6::same_subnet(*a, dst, *l))
             .map(|a| a.0)
             .unwrap_or_else(|| self.primary6())
     }
@@ -94,42 +95,6 @@ impl PortConfig {
     pub fn has_addr6(&self, a: Ipv6Addr) -> bool {
         a == self.link_local6 || self.addrs6.iter().any(|x| x.0 == a)
     }
-}
-
-pub fn link_local_from_mac(mac: MacAddr) -> Ipv6Addr {
-    let m = mac.0;
-    Ipv6Addr::new(
-        0xfe80,
-        0,
-        0,
-        0,
-        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
-        u16::from_be_bytes([m[2], 0xff]),
-        u16::from_be_bytes([0xfe, m[3]]),
-        u16::from_be_bytes([m[4], m[5]]),
-    )
-}
-
-pub fn is_link_local6(a: Ipv6Addr) -> bool {
-    a.segments()[0] & 0xffc0 == 0xfe80
-}
-
-pub fn same_subnet4(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
-    let mask = if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - len as u32)
-    };
-    u32::from(a) & mask == u32::from(b) & mask
-}
-
-pub fn same_subnet6(a: Ipv6Addr, b: Ipv6Addr, len: u8) -> bool {
-    let mask = if len == 0 {
-        0
-    } else {
-        u128::MAX << (128 - len as u32)
-    };
-    u128::from(a) & mask == u128::from(b) & mask
 }
 
 /// What a FIB entry points at.
@@ -158,6 +123,17 @@ pub enum NextHop {
     Blackhole,
     Unreachable,
     Prohibit,
+}
+
+/// Kinds of next hop packets are forwarded to, each handled by the node a
+/// module registered for it (`Registry::nexthop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextHopKind {
+    /// Out of a port: a neighbour or an attached subnet (an ECMP group
+    /// resolves to one of these).
+    Port,
+    /// One of the gateway's own addresses.
+    Local,
 }
 
 /// What the output nodes need of a next hop, precomputed: the port, its MTU
@@ -233,7 +209,7 @@ impl Eq for HeldBuffers {}
 
 /// The snapshot workers read.
 #[derive(Default)]
-pub struct Config {
+pub struct Tables {
     pub ports: Vec<Option<PortConfig>>,
     pub vrfs: Vec<Option<Vrf>>,
     pub nexthops: Vec<NextHop>,
@@ -248,10 +224,10 @@ pub struct Config {
     pub held: Option<HeldBuffers>,
 }
 
-/// One change to the configuration; the control side emits these and the
+/// One change to the tables; the control side emits these and the
 /// snapshot publisher replays them on both copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigChange {
+pub enum TableChange {
     SetPort(PortId, Option<PortConfig>),
     AddVrf(VrfId),
     DelVrf(VrfId),
@@ -277,12 +253,12 @@ pub enum ConfigChange {
     SetHeldBuffers(HeldBuffers),
 }
 
-impl Apply for Config {
-    type Change = ConfigChange;
+impl Apply for Tables {
+    type Change = TableChange;
 
-    fn apply(&mut self, change: &ConfigChange) {
+    fn apply(&mut self, change: &TableChange) {
         match change {
-            ConfigChange::SetPort(id, p) => {
+            TableChange::SetPort(id, p) => {
                 let i = *id as usize;
                 if self.ports.len() <= i {
                     self.ports.resize(i + 1, None);
@@ -294,7 +270,7 @@ impl Apply for Config {
                     }
                 }
             }
-            ConfigChange::AddVrf(id) => {
+            TableChange::AddVrf(id) => {
                 let i = *id as usize;
                 if self.vrfs.len() <= i {
                     self.vrfs.resize_with(i + 1, || None);
@@ -303,12 +279,12 @@ impl Apply for Config {
                     self.vrfs[i] = Some(Vrf::new());
                 }
             }
-            ConfigChange::DelVrf(id) => {
+            TableChange::DelVrf(id) => {
                 if let Some(v) = self.vrfs.get_mut(*id as usize) {
                     *v = None;
                 }
             }
-            ConfigChange::SetNextHop(id, nh) => {
+            TableChange::SetNextHop(id, nh) => {
                 let i = *id as usize;
                 if self.nexthops.len() <= i {
                     self.nexthops.resize(i + 1, NextHop::Unreachable);
@@ -317,7 +293,7 @@ impl Apply for Config {
                 self.nexthops[i] = nh.clone();
                 self.adjacencies[i] = self.adjacency(i);
             }
-            ConfigChange::Route4 {
+            TableChange::Route4 {
                 vrf,
                 addr,
                 len,
@@ -335,7 +311,7 @@ impl Apply for Config {
                     }
                 }
             }
-            ConfigChange::Route6 {
+            TableChange::Route6 {
                 vrf,
                 addr,
                 len,
@@ -352,7 +328,7 @@ impl Apply for Config {
                     }
                 }
             }
-            ConfigChange::SetNeighbour { port, addr, mac } => match mac {
+            TableChange::SetNeighbour { port, addr, mac } => match mac {
                 Some(m) => {
                     self.neighbours.insert((*port, *addr), *m);
                 }
@@ -360,13 +336,13 @@ impl Apply for Config {
                     self.neighbours.remove(&(*port, *addr));
                 }
             },
-            ConfigChange::SetIcmpLimit(l) => self.icmp_limit = *l,
-            ConfigChange::SetHeldBuffers(h) => self.held = Some(h.clone()),
+            TableChange::SetIcmpLimit(l) => self.icmp_limit = *l,
+            TableChange::SetHeldBuffers(h) => self.held = Some(h.clone()),
         }
     }
 }
 
-impl Config {
+impl Tables {
     fn adjacency(&self, nh: usize) -> Adjacency {
         let NextHop::Neighbour { port, mac, .. } = &self.nexthops[nh] else {
             return Adjacency {

@@ -10,18 +10,10 @@
 
 use std::net::Ipv4Addr;
 
-pub const ICMP_PARAM_PROBLEM: u8 = 12;
-
-const OPT_EOL: u8 = 0;
-const OPT_NOP: u8 = 1;
-const OPT_RR: u8 = 7;
-const OPT_TS: u8 = 68;
-const OPT_LSRR: u8 = 131;
-const OPT_SSRR: u8 = 137;
-
-const TS_ONLY: u8 = 0;
-const TS_ADDR: u8 = 1;
-const TS_PRESPEC: u8 = 3;
+use weir_packet::ipv4::option::{
+    EOL as OPT_EOL, LSRR as OPT_LSRR, NOP as OPT_NOP, RECORD_ROUTE as OPT_RR, SSRR as OPT_SSRR,
+    TIMESTAMP as OPT_TS, TS_ADDR, TS_ONLY, TS_PRESPEC,
+};
 
 /// Bytes one timestamp entry takes for a flag, or None for an unknown flag.
 fn ts_entry(flag: u8) -> Option<usize> {

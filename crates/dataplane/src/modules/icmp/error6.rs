@@ -1,14 +1,32 @@
-//! ICMPv6 errors (RFC 4443 2.4): built in place in front of the packet that
+//! `icmp6-error`: ICMPv6 errors (RFC 4443 2.4): built in place in front of the packet that
 //! caused them, rate limited per worker, never about another ICMPv6 error or
 //! a packet from an unspecified or multicast source, nor about one that came
 //! to a link-layer multicast address.
 
 use std::net::Ipv6Addr;
 
-use crate::buffer::{PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
-use crate::graph::{Ctx, Dispatch, Node, Reason};
-use crate::nodes::ip6::ICMP6_PACKET_TOO_BIG;
+use std::fmt::Write;
+
+use crate::buffer::{PacketBuf, PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
+use crate::graph::{edges, reasons, Dispatch, Node, Reason};
+use crate::modules::l3::icmp_allow;
+use crate::worker::{Ctx, Fwd};
+use weir_packet::icmpv6::PACKET_TOO_BIG as ICMP6_PACKET_TOO_BIG;
 use weir_packet::{Icmpv6Packet, IpProtocol, Ipv6Packet, Ipv6Repr};
+
+edges! {
+    enum Next {
+        Lookup => "ip6-lookup",
+    }
+}
+
+reasons! {
+    enum Drop {
+        Suppressed => "suppressed",
+        RateLimited => "rate-limited",
+        Malformed => "malformed",
+    }
+}
 
 /// An ICMPv6 error must fit the minimum IPv6 MTU.
 const MAX_ERROR_LEN: usize = 1280;
@@ -16,7 +34,7 @@ const HDRS: usize = 40 + 8;
 
 pub struct Icmp6Error;
 
-pub(crate) fn suppressed(bytes: &[u8], ip: &Ipv6Packet<&[u8]>, ty: u8) -> bool {
+pub fn suppressed(bytes: &[u8], ip: &Ipv6Packet<&[u8]>, ty: u8) -> bool {
     let src = ip.src_addr();
     if src.is_unspecified() || src.is_multicast() {
         return true;
@@ -37,12 +55,15 @@ pub(crate) fn suppressed(bytes: &[u8], ip: &Ipv6Packet<&[u8]>, ty: u8) -> bool {
     }
 }
 
-impl Node for Icmp6Error {
+impl Node<Fwd> for Icmp6Error {
     fn name(&self) -> &'static str {
         "icmp6-error"
     }
-    fn next_nodes(&self) -> &'static [&'static str] {
-        &["ip6-lookup"]
+    fn next_nodes(&self) -> &[&'static str] {
+        Next::NAMES
+    }
+    fn reasons(&self) -> &'static [&'static str] {
+        Drop::NAMES
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
         for (i, &id) in pkts.iter().enumerate() {
@@ -50,7 +71,7 @@ impl Node for Icmp6Error {
             let l3 = b.meta.l3_offset as usize;
             let (ty, code, param) = (b.meta.icmp_type, b.meta.icmp_code, b.meta.icmp_param);
             if b.meta.flags & FLAG_L2_MULTICAST != 0 {
-                out.drop_at(i, Reason::IcmpErrorSuppressed);
+                out.drop_at(i, Drop::Suppressed);
                 continue;
             }
             let bytes = &b.data()[l3..];
@@ -60,29 +81,29 @@ impl Node for Icmp6Error {
                     (40 + ip.payload_len() as usize).min(MAX_ERROR_LEN - HDRS),
                 ),
                 Ok(_) => {
-                    out.drop_at(i, Reason::IcmpErrorSuppressed);
+                    out.drop_at(i, Drop::Suppressed);
                     continue;
                 }
                 Err(_) => {
-                    out.drop_at(i, Reason::Ip6Malformed);
+                    out.drop_at(i, Drop::Malformed);
                     continue;
                 }
             };
             let Some(src) = cx
-                .config
+                .tables
                 .port(b.meta.rx_port)
                 .map(|p| p.source6_for(orig_src))
             else {
-                out.drop_at(i, Reason::IcmpErrorSuppressed);
+                out.drop_at(i, Drop::Suppressed);
                 continue;
             };
-            if !cx.local.icmp_allow(cx.config, cx.now_ns) {
-                out.drop_at(i, Reason::IcmpErrorRateLimited);
+            if !icmp_allow(cx) {
+                out.drop_at(i, Drop::RateLimited);
                 continue;
             }
             let buf = cx.pool.get_mut(id);
             if l3 < HDRS && !buf.prepend(HDRS - l3) {
-                out.drop_at(i, Reason::NoBuffer);
+                out.drop_at(i, Reason::NO_BUFFER);
                 continue;
             }
             let start = l3.max(HDRS) - HDRS;
@@ -96,15 +117,19 @@ impl Node for Icmp6Error {
                 0
             };
             write_error(d, src, orig_src, ty, code, rest, quoted);
-            out.next(i, 0);
+            out.next(i, Next::Lookup);
         }
+    }
+    fn trace(&self, buf: &PacketBuf, out: &mut String) {
+        let m = &buf.meta;
+        let _ = write!(out, "type {} code {}", m.icmp_type, m.icmp_code);
     }
 }
 
 /// Writes the IPv6 and ICMPv6 headers of an error from `src` to `dst` at
 /// the start of `d`, in front of the `quoted` bytes already at `d[48..]`,
 /// and fills the checksum.
-pub(crate) fn write_error(
+pub fn write_error(
     d: &mut [u8],
     src: Ipv6Addr,
     dst: Ipv6Addr,
