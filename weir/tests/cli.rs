@@ -57,6 +57,6 @@ fn demo_forwards_and_shows_counters() {
     assert_eq!(row("UDP 10.0.0.2 -> 8.8.8.8"), vec![1, 0]);
     assert_eq!(row("ping 10.0.0.1"), vec![0, 1]);
     assert_eq!(row("1472-byte UDP, no DF"), vec![2, 0]);
-    assert!(text.contains("ip4-bad-checksum"));
+    assert!(text.contains("ip4-input/bad-checksum"), "{text}");
     assert!(text.contains("eth-input    -> ip4-input"));
 }
