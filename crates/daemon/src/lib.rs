@@ -11,6 +11,7 @@ pub mod api;
 mod args;
 mod control;
 mod status;
+mod unsupported;
 mod watch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,6 +89,11 @@ impl Daemon {
         let mut rec: Reconciler<Desired> = Reconciler::new();
         for d in descriptors::all(&agent) {
             rec.register(d);
+        }
+        for kind in watch::builtin().kinds() {
+            if !descriptors::KINDS.contains(&kind) {
+                rec.register(Box::new(unsupported::Unsupported::new(kind, &node)));
+            }
         }
         rec.on_change(move |t| {
             if !t.changes.is_empty() {

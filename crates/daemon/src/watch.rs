@@ -6,8 +6,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_agent::descriptors::{Desired, KINDS};
-use weir_model::Object;
+use weir_agent::descriptors::Desired;
+use weir_model::{Object, Registry};
 use weir_store::{EventKind, Store};
 
 /// The reconciler's desired state from a list of the store, recording
@@ -96,7 +96,14 @@ pub(crate) fn decode(value: &[u8]) -> Option<Object> {
     serde_json::from_slice(value).ok()
 }
 
-/// The reconciler's view of an object, if this daemon handles it.
+/// The built-in kinds: every one goes to the reconciler, those the agent
+/// does not apply to a descriptor that says so in their status.
+pub(crate) fn builtin() -> &'static Registry {
+    static BUILTIN: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    BUILTIN.get_or_init(Registry::builtin)
+}
+
+/// The reconciler's view of an object, if it is meant for this node.
 pub(crate) fn wanted(o: &Object, node: &str) -> Option<Desired> {
-    (KINDS.contains(&o.kind.as_str()) && weir_api::meant_for(o, node)).then(|| Desired::of(o))
+    (builtin().get(&o.kind).is_some() && weir_api::meant_for(o, node)).then(|| Desired::of(o))
 }
