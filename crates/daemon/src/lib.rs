@@ -19,8 +19,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weir_agent::descriptors::{self, Desired};
-use weir_agent::{Agent, AgentOptions};
+use weir_agent::{kind, Agent, AgentOptions, Desired};
 use weir_model::Registry;
 use weir_reconcile::{Reconciler, StatusChange};
 use weir_store::Store;
@@ -87,12 +86,10 @@ impl Daemon {
         let generations: Generations = Arc::default();
         let spec_tx = status_tx.clone();
         let mut rec: Reconciler<Desired> = Reconciler::new();
-        for d in descriptors::all(&agent) {
-            rec.register(d);
-        }
-        for kind in watch::builtin().kinds() {
-            if !descriptors::KINDS.contains(&kind) {
-                rec.register(Box::new(unsupported::Unsupported::new(kind, &node)));
+        kind::register_all(&agent, &mut rec);
+        for k in watch::builtin().kinds() {
+            if !kind::applies(k) {
+                rec.register(unsupported::Unsupported::new(k, &node));
             }
         }
         rec.on_change(move |t| {

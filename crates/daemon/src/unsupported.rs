@@ -9,7 +9,7 @@
 //! when it changes or on resync, so a gateway restarted with support for
 //! the kind applies it.
 
-use weir_agent::descriptors::Desired;
+use weir_agent::Desired;
 use weir_model::key_prefix;
 use weir_reconcile::{ApplyError, Descriptor};
 
@@ -30,6 +30,8 @@ impl Unsupported {
 }
 
 impl Descriptor<Desired> for Unsupported {
+    type Metadata = ();
+
     fn name(&self) -> &str {
         &self.kind
     }
@@ -42,7 +44,7 @@ impl Descriptor<Desired> for Unsupported {
         Err(ApplyError::fatal(self.reason.clone()))
     }
 
-    fn delete(&mut self, _key: &str, _value: &Desired) -> Result<(), ApplyError> {
+    fn delete(&mut self, _key: &str, _value: &Desired, _: &()) -> Result<(), ApplyError> {
         // Never created, so never in the target.
         Ok(())
     }

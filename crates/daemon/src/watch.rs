@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_agent::descriptors::Desired;
+use weir_agent::Desired;
 use weir_model::{Object, Registry};
 use weir_store::{EventKind, Store};
 
