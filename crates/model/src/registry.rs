@@ -787,6 +787,11 @@ impl Registry {
         errs.into_result()
     }
 
+    /// Names of every registered kind, in registration order.
+    pub fn in_order(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(String::as_str)
+    }
+
     /// Every cross-object problem in `objects` (the state after a
     /// transaction): duplicate names, then each kind's own checks.
     pub fn conflicts(&self, objects: &[Object]) -> Vec<ValidationError> {

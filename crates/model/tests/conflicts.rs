@@ -65,3 +65,10 @@ fn related_kinds_come_from_what_checks_read() {
     }
     assert!(reg.related("Nope").is_none());
 }
+
+/// The list of built-in kinds is the registry's, in registration order.
+#[test]
+fn builtin_kinds_are_the_registered_ones() {
+    let reg = Registry::builtin();
+    assert_eq!(reg.in_order().collect::<Vec<_>>(), BUILTIN_KINDS);
+}
