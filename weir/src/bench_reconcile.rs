@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use weir_agent::descriptors::{self, Desired};
+use weir_agent::{kind, Desired};
 use weir_agent::{Agent, AgentOptions};
 use weir_model::{Object, Registry};
 use weir_reconcile::Reconciler;
@@ -50,9 +50,7 @@ pub fn reconcile_100k() -> Value {
         mirror: false,
     })));
     let mut rec: Reconciler<Desired> = Reconciler::new();
-    for d in descriptors::all(&agent) {
-        rec.register(d);
-    }
+    kind::register_all(&agent, &mut rec);
     let ifc = interface(&reg);
     rec.set_desired(vec![(ifc.key(), Some(Desired::of(&ifc)))]);
     let n = 100_000u32;

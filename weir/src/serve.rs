@@ -29,7 +29,19 @@ pub fn run(args: ServeArgs) -> i32 {
             "weir serve: ready ({})",
             crate::cli::output::summary_line(&rec.summary())
         );
-        for (name, p) in daemon.agent.lock().unwrap().interfaces() {
+        let names: Vec<String> = daemon
+            .agent
+            .lock()
+            .unwrap()
+            .interfaces()
+            .keys()
+            .cloned()
+            .collect();
+        for name in names {
+            let key = weir_model::key("Interface", &name);
+            let Some(p) = rec.metadata::<weir_agent::PortState>(&key) else {
+                continue;
+            };
             let mirror = p.mirror.as_ref().map(|m| m.1.as_str()).unwrap_or("-");
             eprintln!(
                 "weir serve: interface {name}: {} via {}, mirror {mirror}{}",

@@ -1,14 +1,22 @@
 //! The agent: turns `weir/v1` objects into dataplane state and runs the
-//! workers. One function per kind applies (creates or updates) an object
-//! and one removes it; each either succeeds, or fails saying what it waits
-//! for (`AgentError::Missing`) or why it cannot be done. The daemon calls
-//! them for its day-0 file, and the reconciler calls them as descriptors.
+//! workers. Each kind it applies is a folder (`vpc/`, `interface/`,
+//! `subnet/`, `route/`, `peering/`) with one [`kind::Apply`]: create,
+//! update and delete, each succeeding with the object's metadata (kept by
+//! the reconciler's engine) or failing with what it waits for
+//! (`AgentError::Missing`) or why it cannot be done. [`kind::KINDS`]
+//! registers them, one line each; the reconciler calls them through
+//! [`kind::Applier`] descriptors.
+//!
+//! The agent itself keeps only the indexes other kinds look things up in:
+//! VPC name to VRF, and Interface name to port.
 
-pub mod descriptors;
 pub mod host;
-mod interface;
-mod route;
-mod subnet;
+pub mod interface;
+pub mod kind;
+pub mod peering;
+pub mod route;
+pub mod subnet;
+pub mod vpc;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,12 +24,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use ipnet::IpNet;
 use weir_dataplane::config::{PortId, VrfId};
 use weir_dataplane::{Builder, Control, ControlError, Dataplane, Worker, WorkerStats};
-use weir_model::{ObjectRef, VpcSpec};
+use weir_model::ObjectRef;
 
-pub use interface::PortState;
+pub use interface::{Port, PortState};
+pub use kind::{Desired, SharedAgent};
 pub use subnet::SubnetState;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,12 +86,10 @@ pub struct Agent {
     threads: Vec<JoinHandle<Worker>>,
     stats: Vec<Arc<Mutex<WorkerStats>>>,
     stop: Arc<AtomicBool>,
+    /// VPC name to VRF (the default VPC included).
     vpcs: BTreeMap<String, VrfId>,
-    interfaces: BTreeMap<String, PortState>,
-    routes: BTreeMap<String, (VrfId, IpNet)>,
-    subnets: BTreeMap<String, SubnetState>,
-    /// Per peering, the leaked (into VRF, prefix, from VRF) entries.
-    peerings: BTreeMap<String, Vec<(VrfId, IpNet, VrfId)>>,
+    /// Interface name to port.
+    interfaces: BTreeMap<String, Port>,
     started: Instant,
 }
 
@@ -104,9 +110,6 @@ impl Agent {
             stop,
             vpcs,
             interfaces: BTreeMap::new(),
-            routes: BTreeMap::new(),
-            subnets: BTreeMap::new(),
-            peerings: BTreeMap::new(),
             started: Instant::now(),
         }
     }
@@ -144,41 +147,11 @@ impl Agent {
             .ok_or_else(|| AgentError::Missing(vec![ObjectRef::new("Vpc", vpc)]))
     }
 
-    pub fn apply_vpc(&mut self, name: &str, _spec: &VpcSpec) -> Result<(), AgentError> {
-        if self.vpcs.contains_key(name) {
-            return Ok(());
-        }
-        let used: Vec<VrfId> = self.vpcs.values().copied().collect();
-        let id = (1..VrfId::MAX)
-            .find(|i| !used.contains(i))
-            .ok_or_else(|| AgentError::Invalid("no free VRF id".into()))?;
-        self.control.add_vrf(id);
-        self.control.commit();
-        self.vpcs.insert(name.to_string(), id);
-        Ok(())
-    }
-
-    /// Remove a VPC; fails while interfaces are in it (their routes go with
-    /// the VRF).
-    pub fn delete_vpc(&mut self, name: &str) -> Result<(), AgentError> {
-        if name == DEFAULT_VPC {
-            return Ok(());
-        }
-        let Some(&id) = self.vpcs.get(name) else {
-            return Ok(());
-        };
-        self.control.del_vrf(id)?;
-        self.control.commit();
-        self.vpcs.remove(name);
-        self.routes.retain(|_, (v, _)| *v != id);
-        Ok(())
-    }
-
     pub fn vpcs(&self) -> &BTreeMap<String, VrfId> {
         &self.vpcs
     }
 
-    pub fn interfaces(&self) -> &BTreeMap<String, PortState> {
+    pub fn interfaces(&self) -> &BTreeMap<String, Port> {
         &self.interfaces
     }
 
@@ -194,7 +167,7 @@ impl Agent {
     pub fn shutdown(&mut self) -> WorkerStats {
         let names: Vec<String> = self.interfaces.keys().cloned().collect();
         for n in names {
-            let _ = self.delete_interface(&n);
+            let _ = self.close_port(&n);
         }
         self.stop.store(true, Ordering::Relaxed);
         let mut finals = Vec::new();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use weir_model::{Object, RouteSpec, API_VERSION};
+use weir_model::{Object, Registry, API_VERSION};
 use weir_store::{EventKind, KeyValue, Store};
 
 /// Every object key starts with this.
@@ -27,14 +27,13 @@ pub fn decode(kv: &KeyValue) -> Option<Object> {
     Some(o)
 }
 
-/// Routes conflict only with routes of the same VPC, network and distance:
-/// the cross-object check is run over those groups only (it is quadratic).
-pub fn route_group(o: &Object) -> Option<String> {
-    if o.kind != "Route" {
-        return None;
-    }
-    let r = o.typed::<RouteSpec>().ok()?;
-    Some(format!("{}|{}|{:?}", r.vpc, r.prefix.network(), r.distance))
+/// The conflict group of an object (see `weir_model::Spec::conflict_group`),
+/// named with its kind: the cross-object check of a write is run over the
+/// changed objects' groups only (it is quadratic).
+pub fn conflict_group(registry: &Registry, o: &Object) -> Option<String> {
+    registry
+        .conflict_group(o)
+        .map(|g| format!("{}|{g}", o.kind))
 }
 
 #[derive(Clone)]
@@ -51,6 +50,7 @@ pub struct State {
     pub groups: HashMap<String, BTreeSet<String>>,
     /// Every revision up to this one is reflected.
     pub seen: u64,
+    registry: Registry,
 }
 
 impl State {
@@ -78,7 +78,7 @@ impl State {
         }
         self.remove_entry(key);
         self.tombs.remove(key);
-        let group = route_group(&obj);
+        let group = conflict_group(&self.registry, &obj);
         if let Some(g) = &group {
             self.groups
                 .entry(g.clone())
@@ -142,10 +142,16 @@ impl Drop for Cache {
 
 impl Cache {
     /// Lists the store and starts following it.
-    pub async fn start(store: Arc<dyn Store>) -> weir_store::Result<Arc<Cache>> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        registry: Registry,
+    ) -> weir_store::Result<Arc<Cache>> {
         let (seen_tx, _) = watch::channel(0);
         let cache = Arc::new(Cache {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                registry,
+                ..State::default()
+            }),
             seen_tx,
             task: Mutex::new(None),
         });

@@ -201,7 +201,9 @@ impl Shared {
 
     pub async fn cache(&self) -> Result<Arc<cache::Cache>, ApiError> {
         self.cache
-            .get_or_try_init(|| cache::Cache::start(self.state.store.clone()))
+            .get_or_try_init(|| {
+                cache::Cache::start(self.state.store.clone(), self.state.registry.clone())
+            })
             .await
             .cloned()
             .map_err(ApiError::from)

@@ -126,23 +126,6 @@ pub const VALIDATED_KEY: &str = "/weir/meta/validated";
 /// `Shared::guard_rev` before the guard key has been read.
 pub const GUARD_UNKNOWN: u64 = u64::MAX;
 
-/// Which kinds' objects can take part in a cross-object error naming an
-/// object of `kind` (see `weir_model::cross`). `None`: every kind.
-fn related_kinds(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "Vpc" => &["Vpc"],
-        "Interface" => &["Interface", "Subnet"],
-        "Subnet" => &["Subnet", "Interface"],
-        "Route" => &["Route"],
-        "Peering" => &["Peering", "Subnet", "Route", "Vpc"],
-        "RateLimit" => &["RateLimit"],
-        "Vtep" => &["Vtep"],
-        "BgpRouter" => &["BgpRouter"],
-        "BgpNeighbor" => &["BgpNeighbor"],
-        _ => return None,
-    })
-}
-
 /// Applies `ops` as one transaction. `indexes[i]` is the position of op `i`
 /// in the request (for error details).
 pub async fn commit(
@@ -171,7 +154,13 @@ pub async fn commit(
             cache.catch_up(store.as_ref(), guard).await?;
         }
         let (plans, mut outcomes, current_rev) = plan(&cache, &ops)?;
-        let validated = validate(&cache, &plans, &ops, indexes.as_deref())?;
+        let validated = validate(
+            &shared.state.registry,
+            &cache,
+            &plans,
+            &ops,
+            indexes.as_deref(),
+        )?;
         if dry_run || plans.is_empty() {
             for o in &mut outcomes {
                 if o.revision == 0 && o.action != Action::Deleted {
@@ -375,6 +364,7 @@ fn plan(cache: &crate::cache::Cache, ops: &[Op]) -> Result<Plan, ApiError> {
 /// problems already in the store do not block unrelated writes. `true`
 /// when anything needed validating (the write must then hold the guard).
 fn validate(
+    registry: &weir_model::Registry,
     cache: &crate::cache::Cache,
     plans: &[Planned],
     ops: &[Op],
@@ -394,17 +384,27 @@ fn validate(
         .map(|o| (o.kind.as_str(), o.metadata.name.as_str()))
         .collect();
 
-    // Kinds whose stored objects take part.
+    // What stored objects take part: every object of the kinds related to
+    // a changed one (as the registry derives them from what each kind's
+    // checks read), but only the changed objects' groups of a changed kind
+    // that conflicts within groups.
     let mut kinds: BTreeSet<&str> = BTreeSet::new();
+    let mut groups: BTreeSet<String> = BTreeSet::new();
     let mut all_kinds = false;
-    let mut all_routes = false;
     for o in &changed {
-        match related_kinds(&o.kind) {
-            Some(ks) => kinds.extend(ks.iter().copied()),
-            None => all_kinds = true,
-        }
-        if o.kind == "Peering" {
-            all_routes = true;
+        let Some(related) = registry.related(&o.kind) else {
+            all_kinds = true;
+            continue;
+        };
+        for kind in related {
+            match crate::cache::conflict_group(registry, o) {
+                Some(g) if kind == o.kind => {
+                    groups.insert(g);
+                }
+                _ => {
+                    kinds.insert(kind);
+                }
+            }
         }
     }
     let st = cache.lock();
@@ -420,27 +420,19 @@ fn validate(
         }
     } else {
         for kind in &kinds {
-            let prefix = key_prefix(kind);
-            if *kind == "Route" && !all_routes {
-                // Only routes in the same conflict group as a changed one.
-                let groups: BTreeSet<String> = changed
-                    .iter()
-                    .filter_map(|o| crate::cache::route_group(o))
-                    .collect();
-                for g in groups {
-                    if let Some(keys) = st.groups.get(&g) {
-                        for k in keys {
-                            if let Some(e) = st.entries.get(k) {
-                                push(e, k, &mut set);
-                            }
-                        }
-                    }
-                }
-                continue;
-            }
-            for e in st.with_prefix(&prefix) {
+            for e in st.with_prefix(&key_prefix(kind)) {
                 let k = key(&e.obj.kind, &e.obj.metadata.name);
                 push(e, &k, &mut set);
+            }
+        }
+        for g in &groups {
+            for k in st.groups.get(g).into_iter().flatten() {
+                let Some(e) = st.entries.get(k) else {
+                    continue;
+                };
+                if !kinds.contains(e.obj.kind.as_str()) {
+                    push(e, k, &mut set);
+                }
             }
         }
     }
@@ -448,7 +440,7 @@ fn validate(
     // Changed objects last, so that errors name them rather than the
     // objects already stored.
     set.extend(changed.iter().map(|o| (*o).clone()));
-    let errs = weir_model::cross::validate_set(&set);
+    let errs = registry.conflicts(&set);
     let position: HashMap<(&str, &str), usize> = ops
         .iter()
         .enumerate()

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weir_agent::descriptors::Desired;
 use weir_agent::Agent;
+use weir_agent::Desired;
 use weir_reconcile::{Reconciler, StatusChange};
 use weir_store::Store;
 

@@ -11,6 +11,7 @@ pub mod api;
 mod args;
 mod control;
 mod status;
+mod unsupported;
 mod watch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,8 +19,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weir_agent::descriptors::{self, Desired};
-use weir_agent::{Agent, AgentOptions};
+use weir_agent::{kind, Agent, AgentOptions, Desired};
 use weir_reconcile::{Reconciler, StatusChange};
 use weir_store::Store;
 
@@ -85,8 +85,11 @@ impl Daemon {
         let generations: Generations = Arc::default();
         let spec_tx = status_tx.clone();
         let mut rec: Reconciler<Desired> = Reconciler::new();
-        for d in descriptors::all(&agent) {
-            rec.register(d);
+        kind::register_all(&agent, &mut rec);
+        for k in weir_model::builtin().kinds() {
+            if !kind::applies(k) {
+                rec.register(unsupported::Unsupported::new(k, &node));
+            }
         }
         rec.on_change(move |t| {
             if !t.changes.is_empty() {

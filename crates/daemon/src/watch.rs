@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_agent::descriptors::{Desired, KINDS};
+use weir_agent::Desired;
 use weir_model::Object;
 use weir_store::{EventKind, Store};
 
@@ -96,7 +96,10 @@ pub(crate) fn decode(value: &[u8]) -> Option<Object> {
     serde_json::from_slice(value).ok()
 }
 
-/// The reconciler's view of an object, if this daemon handles it.
+/// The reconciler's view of an object, if it is meant for this node: every
+/// built-in kind goes to the reconciler, those the agent does not apply to
+/// a descriptor that says so in their status.
 pub(crate) fn wanted(o: &Object, node: &str) -> Option<Desired> {
-    (KINDS.contains(&o.kind.as_str()) && weir_api::meant_for(o, node)).then(|| Desired::of(o))
+    (weir_model::builtin().get(&o.kind).is_some() && weir_api::meant_for(o, node))
+        .then(|| Desired::of(o))
 }

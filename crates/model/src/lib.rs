@@ -12,8 +12,11 @@
 //!   [`ValidationError`]s.
 //! - [`Object::typed`] converts an object's spec to its Rust type
 //!   ([`RouteSpec`], [`InterfaceSpec`], ...).
-//! - [`cross::validate_set`] checks a set of objects together (overlapping
-//!   subnets, duplicate VNIs, ...).
+//! - [`Registry::conflicts`] checks a set of objects together (overlapping
+//!   subnets, duplicate VNIs, ...): each kind's checks live in its folder
+//!   (`kinds/<kind>/conflicts.rs`) with the kinds they read, and
+//!   [`Registry::related`] derives from those which kinds a write is
+//!   checked against.
 //! - [`Registry::schema`] gives each kind's JSON Schema (draft 2020-12,
 //!   self-contained) for the API's OpenAPI document.
 //! - [`Registry::columns`] and [`Registry::row`] lay out `weir get` tables.

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
+use crate::cross::ObjectSet;
 use crate::error::{Errors, ValidationError, ValidationErrors};
 use crate::kinds::*;
 use crate::meta::{
@@ -32,6 +33,20 @@ pub trait Spec: KindSpec + JsonSchema + Clone + Send + Sync + 'static {
     }
     /// Values for [`Spec::COLUMNS`].
     fn row(&self) -> Vec<String>;
+    /// Kinds, besides its own, whose objects [`Spec::conflicts`] reads.
+    /// The API gives a write's check only the objects of these kinds, so
+    /// reading another kind without declaring it is a bug (caught in
+    /// debug builds by [`ObjectSet::of`]).
+    const READS: &'static [&'static str] = &[];
+    /// Conflicts between objects of this kind, or with the kinds it reads
+    /// (two Subnets that overlap): the state after a transaction.
+    fn conflicts(_set: &ObjectSet<'_>, _errors: &mut Vec<ValidationError>) {}
+    /// Objects of this kind conflict with their own kind only within the
+    /// same group (a Route with routes of its VPC, network and distance),
+    /// so a write checks only its group. `None`: one group for the kind.
+    fn conflict_group(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What the registry knows about a kind. Built-in kinds implement it
@@ -65,6 +80,16 @@ pub trait Kind: Send + Sync {
     /// Whether the kind is compiled into weir (not registered at run time).
     fn builtin(&self) -> bool {
         false
+    }
+    /// Kinds, besides its own, that [`Kind::conflicts`] reads.
+    fn reads(&self) -> &[&'static str] {
+        &[]
+    }
+    /// Cross-object errors naming objects of this kind in `objects`.
+    fn conflicts(&self, _objects: &[Object], _errors: &mut Vec<ValidationError>) {}
+    /// See [`Spec::conflict_group`].
+    fn conflict_group(&self, _spec: &Value) -> Option<String> {
+        None
     }
 }
 
@@ -199,6 +224,15 @@ impl<S: Spec> Kind for TypedKind<S> {
     }
     fn builtin(&self) -> bool {
         true
+    }
+    fn reads(&self) -> &[&'static str] {
+        S::READS
+    }
+    fn conflicts(&self, objects: &[Object], errors: &mut Vec<ValidationError>) {
+        S::conflicts(&ObjectSet::new(objects, S::KIND, S::READS), errors);
+    }
+    fn conflict_group(&self, spec: &Value) -> Option<String> {
+        deserialize_spec::<S>(spec).ok()?.conflict_group()
     }
 }
 
@@ -405,6 +439,8 @@ impl Entry {
 #[derive(Clone, Default)]
 pub struct Registry {
     kinds: BTreeMap<String, Arc<Entry>>,
+    /// Names in registration order: the order conflicts are reported in.
+    order: Vec<String>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -464,6 +500,7 @@ impl Registry {
             return Err(RegistryError::AlreadyRegistered(k.name().to_string()));
         }
         let schema = object_schema(kind.as_ref());
+        self.order.push(name.clone());
         self.kinds.insert(
             name,
             Arc::new(Entry {
@@ -492,6 +529,7 @@ impl Registry {
             Some(e) if e.kind.builtin() => Err(RegistryError::Builtin(name.to_string())),
             Some(_) => {
                 self.kinds.remove(name);
+                self.order.retain(|n| n != name);
                 Ok(())
             }
         }
@@ -745,8 +783,44 @@ impl Registry {
                 errs.extend(e);
             }
         }
-        errs.extend(crate::cross::validate_set(objects));
+        errs.extend(self.conflicts(objects));
         errs.into_result()
+    }
+
+    /// Names of every registered kind, in registration order.
+    pub fn in_order(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(String::as_str)
+    }
+
+    /// Every cross-object problem in `objects` (the state after a
+    /// transaction): duplicate names, then each kind's own checks.
+    pub fn conflicts(&self, objects: &[Object]) -> Vec<ValidationError> {
+        let mut errs = crate::cross::duplicate_names(objects);
+        for name in &self.order {
+            self.kinds[name].kind.conflicts(objects, &mut errs);
+        }
+        errs
+    }
+
+    /// The kinds whose objects can take part in a cross-object error about
+    /// an object of `kind`: its own, those its checks read, and those whose
+    /// checks read it. Derived from what each kind declares, so a write
+    /// validates against exactly these (`None`: not a registered kind).
+    pub fn related(&self, kind: &str) -> Option<std::collections::BTreeSet<&str>> {
+        let k = self.get(kind)?;
+        let mut out: std::collections::BTreeSet<&str> = k.reads().iter().copied().collect();
+        out.insert(self.kinds.get_key_value(kind)?.0.as_str());
+        for (name, e) in &self.kinds {
+            if e.kind.reads().contains(&kind) {
+                out.insert(name.as_str());
+            }
+        }
+        Some(out)
+    }
+
+    /// The [`Spec::conflict_group`] of an object.
+    pub fn conflict_group(&self, object: &Object) -> Option<String> {
+        self.get(&object.kind)?.conflict_group(&object.spec)
     }
 
     /// Objects `object` depends on.

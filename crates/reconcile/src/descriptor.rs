@@ -1,5 +1,6 @@
 //! What a kind plugs into the engine: one [`Descriptor`] per kind.
 
+use std::any::Any;
 use std::fmt;
 
 /// Something a value needs configured before it can be applied.
@@ -71,7 +72,15 @@ impl std::error::Error for ApplyError {}
 /// `create`, `update` and `delete` only when the value is valid and every
 /// [`dependencies`](Descriptor::dependencies) entry is configured, so a
 /// descriptor never sees a value before what it needs.
+///
+/// What `create` returns (the port a value got, the table entries it added)
+/// is the value's [`Metadata`](Descriptor::Metadata): the engine keeps it
+/// with the value and hands it to `update` and `delete`, so a descriptor
+/// keeps no per-value record of its own (as Ligato's KVScheduler does).
 pub trait Descriptor<V>: Send {
+    /// What the engine keeps per applied value for this descriptor.
+    type Metadata: Send + 'static;
+
     /// A short name for logs and the graph (`route`, `interface`).
     fn name(&self) -> &str;
 
@@ -84,12 +93,18 @@ pub trait Descriptor<V>: Send {
         Ok(())
     }
 
-    fn create(&mut self, key: &str, value: &V) -> Result<(), ApplyError>;
+    fn create(&mut self, key: &str, value: &V) -> Result<Self::Metadata, ApplyError>;
 
-    /// Changes a value in place. Called only when
+    /// Changes a value in place, and its metadata with it. Called only when
     /// [`needs_recreate`](Descriptor::needs_recreate) returns false, so a
     /// descriptor that implements `update` also overrides `needs_recreate`.
-    fn update(&mut self, key: &str, _old: &V, _new: &V) -> Result<(), ApplyError> {
+    fn update(
+        &mut self,
+        key: &str,
+        _old: &V,
+        _new: &V,
+        _metadata: &mut Self::Metadata,
+    ) -> Result<(), ApplyError> {
         Err(ApplyError::fatal(format!("{key}: update not supported")))
     }
 
@@ -100,12 +115,17 @@ pub trait Descriptor<V>: Send {
         true
     }
 
-    fn delete(&mut self, key: &str, value: &V) -> Result<(), ApplyError>;
+    /// Takes a value out of the target; on success the engine drops its
+    /// metadata.
+    fn delete(&mut self, key: &str, value: &V, metadata: &Self::Metadata)
+        -> Result<(), ApplyError>;
 
     /// What exists in the target right now under this descriptor's prefix
-    /// (including derived values it handles), for resync. `Ok(None)`: this
-    /// kind cannot be read back, and resync trusts the engine's record.
-    fn retrieve(&mut self) -> Result<Option<Vec<(String, V)>>, ApplyError> {
+    /// (including derived values it handles), with the metadata the engine
+    /// keeps for each, for resync. `Ok(None)`: this kind cannot be read
+    /// back, and resync trusts the engine's record.
+    #[allow(clippy::type_complexity)]
+    fn retrieve(&mut self) -> Result<Option<Vec<(String, V, Self::Metadata)>>, ApplyError> {
         Ok(None)
     }
 
@@ -122,5 +142,64 @@ pub trait Descriptor<V>: Send {
     /// calls, so other values can depend on it.
     fn derived(&self, _key: &str, _value: &V) -> Vec<(String, V)> {
         Vec::new()
+    }
+}
+
+/// Metadata as the engine stores it, whatever the descriptor.
+pub(crate) type Meta = Box<dyn Any + Send>;
+
+/// A [`Descriptor`] with its metadata type erased, so the engine can hold
+/// descriptors of different metadata together.
+#[allow(clippy::type_complexity)]
+pub(crate) trait Erased<V>: Send {
+    fn name(&self) -> &str;
+    fn validate(&self, key: &str, value: &V) -> Result<(), String>;
+    fn create(&mut self, key: &str, value: &V) -> Result<Meta, ApplyError>;
+    fn update(&mut self, key: &str, old: &V, new: &V, meta: &mut Meta) -> Result<(), ApplyError>;
+    fn needs_recreate(&self, key: &str, old: &V, new: &V) -> bool;
+    fn delete(&mut self, key: &str, value: &V, meta: &Meta) -> Result<(), ApplyError>;
+    fn retrieve(&mut self) -> Result<Option<Vec<(String, V, Meta)>>, ApplyError>;
+    fn dependencies(&self, key: &str, value: &V) -> Vec<Dependency>;
+    fn derived(&self, key: &str, value: &V) -> Vec<(String, V)>;
+}
+
+fn foreign(key: &str) -> ApplyError {
+    ApplyError::fatal(format!("{key}: metadata of another descriptor"))
+}
+
+impl<V, D: Descriptor<V>> Erased<V> for D {
+    fn name(&self) -> &str {
+        Descriptor::name(self)
+    }
+    fn validate(&self, key: &str, value: &V) -> Result<(), String> {
+        Descriptor::validate(self, key, value)
+    }
+    fn create(&mut self, key: &str, value: &V) -> Result<Meta, ApplyError> {
+        Descriptor::create(self, key, value).map(|m| Box::new(m) as Meta)
+    }
+    fn update(&mut self, key: &str, old: &V, new: &V, meta: &mut Meta) -> Result<(), ApplyError> {
+        let meta = meta.downcast_mut().ok_or_else(|| foreign(key))?;
+        Descriptor::update(self, key, old, new, meta)
+    }
+    fn needs_recreate(&self, key: &str, old: &V, new: &V) -> bool {
+        Descriptor::needs_recreate(self, key, old, new)
+    }
+    fn delete(&mut self, key: &str, value: &V, meta: &Meta) -> Result<(), ApplyError> {
+        let meta = meta.downcast_ref().ok_or_else(|| foreign(key))?;
+        Descriptor::delete(self, key, value, meta)
+    }
+    fn retrieve(&mut self) -> Result<Option<Vec<(String, V, Meta)>>, ApplyError> {
+        Ok(Descriptor::retrieve(self)?.map(|values| {
+            values
+                .into_iter()
+                .map(|(k, v, m)| (k, v, Box::new(m) as Meta))
+                .collect()
+        }))
+    }
+    fn dependencies(&self, key: &str, value: &V) -> Vec<Dependency> {
+        Descriptor::dependencies(self, key, value)
+    }
+    fn derived(&self, key: &str, value: &V) -> Vec<(String, V)> {
+        Descriptor::derived(self, key, value)
     }
 }

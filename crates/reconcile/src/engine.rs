@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::{Clock, SystemClock};
+use crate::descriptor::{Erased, Meta};
 use crate::history::{OpKind, Operation, TxnKind, TxnRecord};
 use crate::index::DependencyIndex;
 use crate::{
@@ -50,6 +51,9 @@ struct Node<V> {
     desired: Option<V>,
     /// What the engine believes is in the target.
     applied: Option<V>,
+    /// What the descriptor's `create` (or `retrieve`) returned for the
+    /// applied value, handed back to its `update` and `delete`.
+    meta: Option<Meta>,
     descriptor: Option<usize>,
     parent: Option<String>,
     children: Vec<String>,
@@ -83,7 +87,7 @@ struct Txn<V> {
     notes: Vec<String>,
     /// Resync: retrieved values no node has claimed yet; a derived value
     /// created during the resync takes its actual value from here.
-    actual: HashMap<String, V>,
+    actual: HashMap<String, (V, Meta)>,
 }
 
 type ChangeHook = Box<dyn FnMut(&TxnRecord) + Send>;
@@ -95,7 +99,7 @@ type ChangeHook = Box<dyn FnMut(&TxnRecord) + Send>;
 /// kept in [`history`](Reconciler::history)); the record's `changes` are the
 /// keys whose state changed, for the caller to write back.
 pub struct Reconciler<V> {
-    descriptors: Vec<Box<dyn Descriptor<V>>>,
+    descriptors: Vec<Box<dyn Erased<V>>>,
     prefixes: Vec<String>,
     nodes: HashMap<String, Node<V>>,
     index: DependencyIndex,
@@ -165,14 +169,14 @@ impl<V: Clone + PartialEq> Reconciler<V> {
     ///
     /// # Panics
     /// If another descriptor has the same key prefix.
-    pub fn register(&mut self, descriptor: Box<dyn Descriptor<V>>) {
-        let prefix = descriptor.key_prefix().to_string();
+    pub fn register<D: Descriptor<V> + 'static>(&mut self, descriptor: D) {
+        let prefix = Descriptor::key_prefix(&descriptor).to_string();
         assert!(
             !self.prefixes.contains(&prefix),
             "two descriptors for key prefix {prefix}"
         );
         self.prefixes.push(prefix);
-        self.descriptors.push(descriptor);
+        self.descriptors.push(Box::new(descriptor));
     }
 
     /// Applies changes to the desired state: `Some` puts a value, `None`
@@ -290,6 +294,12 @@ impl<V: Clone + PartialEq> Reconciler<V> {
     /// What the engine believes is in the target for `key`.
     pub fn applied(&self, key: &str) -> Option<&V> {
         self.nodes.get(key).and_then(|n| n.applied.as_ref())
+    }
+
+    /// The metadata the engine keeps for `key`'s applied value (what its
+    /// descriptor's `create` returned), if it is of type `M`.
+    pub fn metadata<M: std::any::Any>(&self, key: &str) -> Option<&M> {
+        self.nodes.get(key)?.meta.as_ref()?.downcast_ref()
     }
 
     /// Keys the engine created and has not deleted, sorted. Persist them to
@@ -472,10 +482,10 @@ impl<V: Clone + PartialEq> Reconciler<V> {
         }
         let mut actual = HashMap::default();
         for (i, values) in retrieved {
-            for (key, value) in values {
+            for (key, value, meta) in values {
                 // Only what this descriptor handles (not a longer prefix's).
                 if self.descriptor_for(&key) == Some(i) {
-                    actual.insert(key, value);
+                    actual.insert(key, (value, meta));
                 }
             }
         }
@@ -504,24 +514,27 @@ impl<V: Clone + PartialEq> Reconciler<V> {
         // The engine's view of the target becomes what was read back.
         for (key, node) in self.nodes.iter_mut() {
             if node.descriptor.is_some_and(|i| retrievable[i]) {
-                node.applied = actual.remove(key);
+                (node.applied, node.meta) = match actual.remove(key) {
+                    Some((value, meta)) => (Some(value), Some(meta)),
+                    None => (None, None),
+                };
             }
         }
         // Values nobody knows: the engine's own leftovers are strays to
         // delete; anything else is foreign, unless a value derived during
         // this resync claims it.
-        let mut strays: Vec<(String, V)> = Vec::new();
-        for (key, value) in actual {
+        let mut strays: Vec<(String, (V, Meta))> = Vec::new();
+        for (key, found) in actual {
             if self.owned.contains(&key) {
-                strays.push((key, value));
+                strays.push((key, found));
             } else {
-                tx.actual.insert(key, value);
+                tx.actual.insert(key, found);
             }
         }
         strays.sort_by(|a, b| a.0.cmp(&b.0));
         let stray_keys: Vec<String> = strays.iter().map(|(k, _)| k.clone()).collect();
-        for (key, value) in strays {
-            self.new_node(&mut tx, &key, None, Some(value), None);
+        for (key, found) in strays {
+            self.new_node(&mut tx, &key, None, Some(found), None);
         }
 
         // Values found as desired count as configured from the start, so
@@ -621,10 +634,14 @@ impl<V: Clone + PartialEq> Reconciler<V> {
         tx: &mut Txn<V>,
         key: &str,
         desired: Option<V>,
-        applied: Option<V>,
+        applied: Option<(V, Meta)>,
         parent: Option<String>,
     ) {
         let descriptor = self.descriptor_for(key);
+        let (applied, meta) = match applied {
+            Some((value, meta)) => (Some(value), Some(meta)),
+            None => (None, None),
+        };
         let deps = match desired.as_ref().or(applied.as_ref()) {
             Some(v) => deps_for(&self.descriptors, descriptor, key, v),
             None => Vec::new(),
@@ -640,6 +657,7 @@ impl<V: Clone + PartialEq> Reconciler<V> {
             Node {
                 desired,
                 applied,
+                meta,
                 descriptor,
                 parent,
                 children: Vec::new(),
@@ -746,16 +764,28 @@ impl<V: Clone + PartialEq> Reconciler<V> {
                 OpKind::Update
             }
         };
-        let node = &self.nodes[key];
-        let result = match (op, node.applied.as_ref()) {
-            (OpKind::Update, Some(old)) => self.descriptors[di].update(key, old, &want),
-            _ => self.descriptors[di].create(key, &want),
+        let Some(node) = self.nodes.get_mut(key) else {
+            return;
         };
-        self.record(tx, key, op, result.clone());
+        let result = match (op, node.applied.as_ref(), node.meta.as_mut()) {
+            (OpKind::Update, Some(old), Some(meta)) => self.descriptors[di]
+                .update(key, old, &want, meta)
+                .map(|()| None),
+            _ => self.descriptors[di].create(key, &want).map(Some),
+        };
+        self.record(
+            tx,
+            key,
+            op,
+            result.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
         match result {
-            Ok(()) => {
+            Ok(meta) => {
                 if let Some(node) = self.nodes.get_mut(key) {
                     node.applied = Some(want);
+                    if meta.is_some() {
+                        node.meta = meta;
+                    }
                 }
                 self.owned.insert(key.to_string());
                 self.became_configured(tx, key);
@@ -969,7 +999,12 @@ impl<V: Clone + PartialEq> Reconciler<V> {
             return true;
         };
         if let Some(di) = node.descriptor {
-            let result = self.descriptors[di].delete(key, value);
+            let result = match node.meta.as_ref() {
+                Some(meta) => self.descriptors[di].delete(key, value, meta),
+                None => Err(ApplyError::fatal(format!(
+                    "{key}: no metadata to delete it with"
+                ))),
+            };
             self.record(tx, key, OpKind::Delete, result.clone());
             if let Err(e) = result {
                 self.fail(tx, key, e);
@@ -979,6 +1014,7 @@ impl<V: Clone + PartialEq> Reconciler<V> {
         self.owned.remove(key);
         if let Some(node) = self.nodes.get_mut(key) {
             node.applied = None;
+            node.meta = None;
             if node.state.is_configured() {
                 // Until the caller settles the final state.
                 self.set_state(
@@ -1208,7 +1244,7 @@ fn enqueue<V>(nodes: &mut HashMap<String, Node<V>>, tx: &mut Txn<V>, key: &str) 
 }
 
 fn deps_for<V>(
-    descriptors: &[Box<dyn Descriptor<V>>],
+    descriptors: &[Box<dyn Erased<V>>],
     descriptor: Option<usize>,
     key: &str,
     value: &V,

@@ -15,6 +15,13 @@
 //!   applied in the same transaction (cascade), so creates always come after
 //!   what they depend on, whatever the order the values arrived in.
 //! - **Configured** once create or update succeeded.
+//!
+//! What a descriptor's `create` returns is the value's metadata
+//! ([`Descriptor::Metadata`]: the port it got, the entries it added). The
+//! engine keeps it with the applied value, hands it to `update` (which may
+//! change it) and `delete`, drops it once deleted, and takes it from
+//! `retrieve` on resync; [`Reconciler::metadata`] reads it. Descriptors
+//! keep no per-value records of their own.
 //! - **Retrying** after a retriable error, with exponential backoff
 //!   ([`RetryPolicy`]; [`Reconciler::tick`] runs what is due), then
 //!   **Failed** after too many attempts, at once for a non-retriable error,

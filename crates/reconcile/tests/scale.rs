@@ -20,6 +20,8 @@ struct Counting {
 }
 
 impl Descriptor<Obj> for Counting {
+    type Metadata = ();
+
     fn name(&self) -> &str {
         self.prefix
     }
@@ -33,7 +35,7 @@ impl Descriptor<Obj> for Counting {
         Ok(())
     }
 
-    fn delete(&mut self, _key: &str, _value: &Obj) -> Result<(), ApplyError> {
+    fn delete(&mut self, _key: &str, _value: &Obj, _: &()) -> Result<(), ApplyError> {
         self.calls += 1;
         Ok(())
     }
@@ -56,7 +58,7 @@ const INTERFACES: u32 = 100;
 fn engine() -> Reconciler<Obj> {
     let mut engine = Reconciler::new();
     for prefix in ["/weir/v1/vpc/", "/weir/v1/interface/", "/weir/v1/route/"] {
-        engine.register(Box::new(Counting { prefix, calls: 0 }));
+        engine.register(Counting { prefix, calls: 0 });
     }
     engine
 }
@@ -203,6 +205,8 @@ fn a_long_dependency_chain_does_not_recurse() {
     let n = 50_000u32;
     struct Chain;
     impl Descriptor<Obj> for Chain {
+        type Metadata = ();
+
         fn name(&self) -> &str {
             "chain"
         }
@@ -212,7 +216,7 @@ fn a_long_dependency_chain_does_not_recurse() {
         fn create(&mut self, _: &str, _: &Obj) -> Result<(), ApplyError> {
             Ok(())
         }
-        fn delete(&mut self, _: &str, _: &Obj) -> Result<(), ApplyError> {
+        fn delete(&mut self, _: &str, _: &Obj, _: &()) -> Result<(), ApplyError> {
             Ok(())
         }
         fn dependencies(&self, _: &str, v: &Obj) -> Vec<Dependency> {
@@ -223,7 +227,7 @@ fn a_long_dependency_chain_does_not_recurse() {
             }
         }
     }
-    e.register(Box::new(Chain));
+    e.register(Chain);
     let txn: Vec<(String, Option<Obj>)> = (0..n)
         .rev()
         .map(|i| (format!("/chain/{i}"), Some(Obj { on: i, data: 0 })))

@@ -63,6 +63,11 @@ pub struct Target {
     pub prefixes: Vec<String>,
     /// Prefixes whose retrieve fails.
     pub broken_retrieve: Vec<String>,
+    /// What create gave each object (as a port id would be), which the
+    /// engine must hand back to update and delete; 0 for objects put in
+    /// the target behind the engine's back.
+    pub handles: BTreeMap<String, u32>,
+    pub next_handle: u32,
 }
 
 impl Target {
@@ -71,6 +76,10 @@ impl Target {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    fn handle(&self, key: &str) -> u32 {
+        self.handles.get(key).copied().unwrap_or(0)
     }
 
     fn in_target(&self, key: &str) -> bool {
@@ -136,6 +145,8 @@ impl Fake {
 }
 
 impl Descriptor<Val> for Fake {
+    type Metadata = u32;
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -152,17 +163,26 @@ impl Descriptor<Val> for Fake {
         }
     }
 
-    fn create(&mut self, key: &str, value: &Val) -> Result<(), ApplyError> {
+    fn create(&mut self, key: &str, value: &Val) -> Result<u32, ApplyError> {
         let mut t = self.target();
         t.calls.push(format!("create {key}"));
         t.injected(key)?;
         assert!(!t.objects.contains_key(key), "{key} created twice");
         t.check_deps_present(key, value);
         t.objects.insert(key.to_string(), value.clone());
-        Ok(())
+        t.next_handle += 1;
+        let handle = t.next_handle;
+        t.handles.insert(key.to_string(), handle);
+        Ok(handle)
     }
 
-    fn update(&mut self, key: &str, old: &Val, new: &Val) -> Result<(), ApplyError> {
+    fn update(
+        &mut self,
+        key: &str,
+        old: &Val,
+        new: &Val,
+        handle: &mut u32,
+    ) -> Result<(), ApplyError> {
         assert!(
             self.updatable,
             "update called on a descriptor without update"
@@ -175,6 +195,11 @@ impl Descriptor<Val> for Fake {
             Some(old),
             "{key} updated from a value it does not have"
         );
+        assert_eq!(
+            *handle,
+            t.handle(key),
+            "{key} updated with another's metadata"
+        );
         t.check_deps_present(key, new);
         t.objects.insert(key.to_string(), new.clone());
         Ok(())
@@ -184,7 +209,7 @@ impl Descriptor<Val> for Fake {
         !self.updatable || old.generation != new.generation
     }
 
-    fn delete(&mut self, key: &str, value: &Val) -> Result<(), ApplyError> {
+    fn delete(&mut self, key: &str, value: &Val, handle: &u32) -> Result<(), ApplyError> {
         let mut t = self.target();
         t.calls.push(format!("delete {key}"));
         t.injected(key)?;
@@ -193,12 +218,18 @@ impl Descriptor<Val> for Fake {
             Some(value),
             "{key} deleted with a value it does not have"
         );
+        assert_eq!(
+            *handle,
+            t.handle(key),
+            "{key} deleted with another's metadata"
+        );
         t.objects.remove(key);
+        t.handles.remove(key);
         t.check_no_dependents(key);
         Ok(())
     }
 
-    fn retrieve(&mut self) -> Result<Option<Vec<(String, Val)>>, ApplyError> {
+    fn retrieve(&mut self) -> Result<Option<Vec<(String, Val, u32)>>, ApplyError> {
         if !self.retrievable {
             return Ok(None);
         }
@@ -210,7 +241,7 @@ impl Descriptor<Val> for Fake {
             t.objects
                 .iter()
                 .filter(|(k, _)| k.starts_with(self.prefix.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.clone(), v.clone(), t.handle(k)))
                 .collect(),
         ))
     }
@@ -260,13 +291,13 @@ impl Harness {
                 t.prefixes.push(prefix.to_string());
             }
             drop(t);
-            engine.register(Box::new(Fake {
+            engine.register(Fake {
                 name: name.to_string(),
                 prefix: prefix.to_string(),
                 target: target.clone(),
                 updatable,
                 retrievable: true,
-            }));
+            });
         }
         Harness {
             engine,

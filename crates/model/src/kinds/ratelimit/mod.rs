@@ -1,8 +1,12 @@
+mod conflicts;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{check_ref, opt, NameRef};
+use crate::cross::ObjectSet;
 use crate::error::Errors;
+use crate::error::ValidationError;
 use crate::meta::{KindSpec, ObjectRef};
 use crate::net::{ByteSize, Rate};
 use crate::registry::Spec;
@@ -84,6 +88,11 @@ impl KindSpec for RateLimitSpec {
 
 impl Spec for RateLimitSpec {
     const PLURAL: &'static str = "ratelimits";
+    const READS: &'static [&'static str] = conflicts::READS;
+
+    fn conflicts(set: &ObjectSet<'_>, errors: &mut Vec<ValidationError>) {
+        conflicts::check(set, errors);
+    }
     const COLUMNS: &'static [&'static str] = &["TARGET", "DIRECTION", "RATE", "BURST", "PPS"];
 
     fn validate(&self, e: &mut Errors) {

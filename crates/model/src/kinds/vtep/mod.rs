@@ -1,10 +1,14 @@
+mod conflicts;
+
 use std::net::IpAddr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{check_ref, check_unicast, NameRef, MAX_VNI};
+use crate::cross::ObjectSet;
 use crate::error::Errors;
+use crate::error::ValidationError;
 use crate::meta::{KindSpec, ObjectRef};
 use crate::net::IpSchema;
 use crate::registry::Spec;
@@ -38,6 +42,11 @@ impl KindSpec for VtepSpec {
 
 impl Spec for VtepSpec {
     const PLURAL: &'static str = "vteps";
+    const READS: &'static [&'static str] = conflicts::READS;
+
+    fn conflicts(set: &ObjectSet<'_>, errors: &mut Vec<ValidationError>) {
+        conflicts::check(set, errors);
+    }
     const COLUMNS: &'static [&'static str] = &["ADDRESS", "INTERFACE", "PORT", "VNIS"];
 
     fn validate(&self, e: &mut Errors) {

@@ -1,10 +1,14 @@
+mod conflicts;
+
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{check_prefix, check_ref, NameRef};
+use crate::cross::ObjectSet;
 use crate::error::Errors;
+use crate::error::ValidationError;
 use crate::meta::{KindSpec, ObjectRef};
 use crate::net::Cidr;
 use crate::registry::Spec;
@@ -35,6 +39,11 @@ impl KindSpec for PeeringSpec {
 
 impl Spec for PeeringSpec {
     const PLURAL: &'static str = "peerings";
+    const READS: &'static [&'static str] = conflicts::READS;
+
+    fn conflicts(set: &ObjectSet<'_>, errors: &mut Vec<ValidationError>) {
+        conflicts::check(set, errors);
+    }
     const COLUMNS: &'static [&'static str] = &["VPCS", "EXPOSED"];
 
     fn validate(&self, e: &mut Errors) {

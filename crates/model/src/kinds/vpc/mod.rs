@@ -1,8 +1,12 @@
+mod conflicts;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{opt, MAX_VNI};
+use crate::cross::ObjectSet;
 use crate::error::Errors;
+use crate::error::ValidationError;
 use crate::meta::KindSpec;
 use crate::registry::Spec;
 
@@ -34,6 +38,11 @@ impl KindSpec for VpcSpec {
 
 impl Spec for VpcSpec {
     const PLURAL: &'static str = "vpcs";
+    const READS: &'static [&'static str] = conflicts::READS;
+
+    fn conflicts(set: &ObjectSet<'_>, errors: &mut Vec<ValidationError>) {
+        conflicts::check(set, errors);
+    }
     const COLUMNS: &'static [&'static str] = &["VNI", "VRF", "DESCRIPTION"];
 
     fn validate(&self, e: &mut Errors) {

@@ -1,3 +1,5 @@
+mod conflicts;
+
 use std::net::IpAddr;
 
 use schemars::JsonSchema;
@@ -7,7 +9,9 @@ use super::{
     check_family, check_prefix, check_ref, check_unicast, default_vpc, is_ipv6_link_local, opt,
     NameRef,
 };
+use crate::cross::ObjectSet;
 use crate::error::Errors;
+use crate::error::ValidationError;
 use crate::meta::{KindSpec, ObjectRef};
 use crate::net::{Cidr, IpSchema};
 use crate::registry::Spec;
@@ -176,6 +180,15 @@ impl KindSpec for RouteSpec {
 
 impl Spec for RouteSpec {
     const PLURAL: &'static str = "routes";
+    const READS: &'static [&'static str] = conflicts::READS;
+
+    fn conflicts(set: &ObjectSet<'_>, errors: &mut Vec<ValidationError>) {
+        conflicts::check(set, errors);
+    }
+
+    fn conflict_group(&self) -> Option<String> {
+        conflicts::group(self)
+    }
     const COLUMNS: &'static [&'static str] = &["VPC", "PREFIX", "NEXTHOP"];
 
     fn validate(&self, e: &mut Errors) {

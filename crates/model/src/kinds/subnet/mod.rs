@@ -1,3 +1,5 @@
+mod conflicts;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
@@ -5,7 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{check_family, check_prefix, check_ref, opt, NameRef};
+use crate::cross::ObjectSet;
 use crate::error::Errors;
+use crate::error::ValidationError;
 use crate::meta::{KindSpec, ObjectRef};
 use crate::net::{Cidr, IpSchema};
 use crate::registry::Spec;
@@ -59,6 +63,11 @@ impl KindSpec for SubnetSpec {
 
 impl Spec for SubnetSpec {
     const PLURAL: &'static str = "subnets";
+    const READS: &'static [&'static str] = conflicts::READS;
+
+    fn conflicts(set: &ObjectSet<'_>, errors: &mut Vec<ValidationError>) {
+        conflicts::check(set, errors);
+    }
     const COLUMNS: &'static [&'static str] = &["VPC", "CIDR", "GATEWAY", "INTERFACE", "VLAN"];
 
     fn validate(&self, e: &mut Errors) {

@@ -1,10 +1,14 @@
+mod conflicts;
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{check_prefix, check_ref, check_unicast, default_vpc, join, NameRef};
+use crate::cross::ObjectSet;
 use crate::error::Errors;
+use crate::error::ValidationError;
 use crate::meta::{KindSpec, ObjectRef};
 use crate::net::{Cidr, IpSchema, Ipv4Schema};
 use crate::registry::Spec;
@@ -59,6 +63,11 @@ impl KindSpec for BgpRouterSpec {
 
 impl Spec for BgpRouterSpec {
     const PLURAL: &'static str = "bgprouters";
+    const READS: &'static [&'static str] = conflicts::ROUTER_READS;
+
+    fn conflicts(set: &ObjectSet<'_>, errors: &mut Vec<ValidationError>) {
+        conflicts::check_routers(set, errors);
+    }
     const COLUMNS: &'static [&'static str] = &["ASN", "ROUTER-ID", "VPC", "NETWORKS"];
 
     fn validate(&self, e: &mut Errors) {
@@ -156,6 +165,11 @@ impl KindSpec for BgpNeighborSpec {
 
 impl Spec for BgpNeighborSpec {
     const PLURAL: &'static str = "bgpneighbors";
+    const READS: &'static [&'static str] = conflicts::NEIGHBOR_READS;
+
+    fn conflicts(set: &ObjectSet<'_>, errors: &mut Vec<ValidationError>) {
+        conflicts::check_neighbors(set, errors);
+    }
     const COLUMNS: &'static [&'static str] = &["ROUTER", "ADDRESS", "REMOTE-AS", "BFD"];
 
     fn validate(&self, e: &mut Errors) {

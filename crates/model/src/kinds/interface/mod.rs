@@ -1,8 +1,12 @@
+mod conflicts;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{check_ref, default_vpc, join, yes, NameRef};
+use crate::cross::ObjectSet;
 use crate::error::Errors;
+use crate::error::ValidationError;
 use crate::meta::{KindSpec, ObjectRef};
 use crate::net::{parse_mac, Cidr, MacSchema};
 use crate::registry::Spec;
@@ -127,6 +131,11 @@ impl KindSpec for InterfaceSpec {
 
 impl Spec for InterfaceSpec {
     const PLURAL: &'static str = "interfaces";
+    const READS: &'static [&'static str] = conflicts::READS;
+
+    fn conflicts(set: &ObjectSet<'_>, errors: &mut Vec<ValidationError>) {
+        conflicts::check(set, errors);
+    }
     const COLUMNS: &'static [&'static str] = &["HOST", "DRIVER", "MTU", "VPC", "ADDRESSES"];
 
     fn validate(&self, e: &mut Errors) {
