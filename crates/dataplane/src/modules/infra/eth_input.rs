@@ -26,20 +26,14 @@ reasons! {
 
 pub struct EthInput {
     edges: Vec<&'static str>,
-    /// (ethertype, edge) from the registry, by a one-byte hash of the
-    /// ethertype: one load and one compare per packet, like a `match`.
-    types: Box<[(u16, u16); 256]>,
-    /// Ethertypes whose hash slot was taken (rare).
-    more_types: Vec<(u16, u16)>,
+    /// Edge of each ethertype from the registry, indexed by the ethertype
+    /// itself: one load per packet, as cheap as a `match` (only the lines
+    /// of the ethertypes in use are ever in cache).
+    types: Box<[u16; 1 << 16]>,
     to_tx: u16,
 }
 
 const NO_EDGE: u16 = u16::MAX;
-
-#[inline(always)]
-fn slot(ty: u16) -> usize {
-    ((ty ^ (ty >> 8)) & 0xff) as usize
-}
 
 impl EthInput {
     pub fn new(r: &Registry) -> EthInput {
@@ -49,21 +43,18 @@ impl EthInput {
                 .map(|t| t.1)
                 .chain(std::iter::once(PORT_TX)),
         );
-        let mut types = Box::new([(0u16, NO_EDGE); 256]);
-        let mut more_types = Vec::new();
+        let mut types: Box<[u16; 1 << 16]> = vec![NO_EDGE; 1 << 16]
+            .into_boxed_slice()
+            .try_into()
+            .expect("one entry per ethertype");
         for (ty, n) in r.ethertypes() {
-            let e = edge_of(&edges, n);
-            let t = &mut types[slot(ty.0)];
-            if t.1 == NO_EDGE {
-                *t = (ty.0, e);
-            } else if t.0 != ty.0 {
-                more_types.push((ty.0, e));
+            if types[ty.0 as usize] == NO_EDGE {
+                types[ty.0 as usize] = edge_of(&edges, n);
             }
         }
         EthInput {
             to_tx: edge_of(&edges, PORT_TX),
             types,
-            more_types,
             edges,
         }
     }
@@ -127,14 +118,9 @@ impl Node<Fwd> for EthInput {
             if dst.is_multicast() {
                 buf.meta.flags |= FLAG_L2_MULTICAST;
             }
-            let (t, e) = self.types[slot(ty.0)];
-            if t == ty.0 && e != NO_EDGE {
-                out.next(i, Edge(e));
-            } else {
-                match self.more_types.iter().find(|t| t.0 == ty.0) {
-                    Some(&(_, e)) => out.next(i, Edge(e)),
-                    None => out.drop_at(i, Drop::UnknownType),
-                }
+            match self.types[ty.0 as usize] {
+                NO_EDGE => out.drop_at(i, Drop::UnknownType),
+                e => out.next(i, Edge(e)),
             }
         }
     }
