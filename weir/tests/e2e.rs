@@ -355,6 +355,20 @@ fn two_workers_both_directions(driver: &str) {
         "{driver}: h1 -> h2 {there} bit/s, h2 -> h1 {back} bit/s\n{}",
         weir.log()
     );
+    // Both workers received: the flows were spread over their queues.
+    let (code, stats) = weir.cli(&["stats"], None);
+    assert_eq!(code, 0, "{stats}");
+    let rx: Vec<u64> = stats
+        .lines()
+        .skip_while(|l| !l.starts_with("WORKER"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        rx.len() == 2 && rx.iter().all(|&n| n > 100),
+        "{driver}:\n{stats}"
+    );
     assert_eq!(weir.stop(), Some(0), "{}", weir.log());
 }
 

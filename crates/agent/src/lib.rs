@@ -121,12 +121,15 @@ impl Agent {
     /// Counters of every worker, summed (as of their last publication,
     /// at most 100 ms old).
     pub fn stats(&self) -> WorkerStats {
-        let all: Vec<_> = self
-            .stats
+        WorkerStats::merge(&self.worker_stats())
+    }
+
+    /// Each worker's counters, in worker order (as `stats`, not summed).
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        self.stats
             .iter()
             .map(|s| s.lock().unwrap().clone())
-            .collect();
-        WorkerStats::merge(&all)
+            .collect()
     }
 
     pub fn uptime(&self) -> std::time::Duration {

@@ -113,7 +113,12 @@ async fn graph(State(d): State<Daemon>) -> Response {
 }
 
 async fn stats(State(d): State<Daemon>) -> Json<Value> {
-    let st = d.agent.lock().unwrap().stats();
+    let per_worker = d.agent.lock().unwrap().worker_stats();
+    let workers: Vec<Value> = per_worker
+        .iter()
+        .map(|w| json!({ "rxPackets": w.rx_packets, "txPackets": w.tx_packets }))
+        .collect();
+    let st = weir_dataplane::WorkerStats::merge(&per_worker);
     let nodes: Vec<Value> = st
         .nodes
         .iter()
@@ -125,7 +130,7 @@ async fn stats(State(d): State<Daemon>) -> Json<Value> {
         .map(|(r, n)| (r.to_string(), json!(n)))
         .collect();
     Json(
-        json!({ "rxPackets": st.rx_packets, "txPackets": st.tx_packets, "nodes": nodes, "reasons": reasons }),
+        json!({ "rxPackets": st.rx_packets, "txPackets": st.tx_packets, "workers": workers, "nodes": nodes, "reasons": reasons }),
     )
 }
 
@@ -162,8 +167,11 @@ pub fn openapi_paths() -> (Map<String, Value>, Map<String, Value>) {
         }),
     );
     schemas.insert("Stats".into(), json!({
-        "type": "object", "required": ["rxPackets", "txPackets", "nodes", "reasons"], "properties": {
+        "type": "object", "required": ["rxPackets", "txPackets", "workers", "nodes", "reasons"], "properties": {
             "rxPackets": count, "txPackets": count,
+            "workers": {"type": "array", "description": "each worker's packets, in worker order",
+                "items": {"type": "object", "required": ["rxPackets", "txPackets"], "properties": {
+                    "rxPackets": count, "txPackets": count}}},
             "nodes": {"type": "array", "items": {"type": "object",
                 "required": ["node", "calls", "packets", "cycles"], "properties": {
                     "node": {"type": "string"}, "calls": count, "packets": count, "cycles": count}}},

@@ -176,6 +176,23 @@ pub fn stats(v: &Value) -> String {
         count(&v["rxPackets"]),
         count(&v["txPackets"])
     );
+    let workers = v["workers"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if workers.len() > 1 {
+        let mut rows = vec![vec![
+            "WORKER".to_string(),
+            "RX PACKETS".into(),
+            "TX PACKETS".into(),
+        ]];
+        for (i, w) in workers.iter().enumerate() {
+            rows.push(vec![
+                i.to_string(),
+                count(&w["rxPackets"]).to_string(),
+                count(&w["txPackets"]).to_string(),
+            ]);
+        }
+        s.push_str(&table_aligned(&rows, &[false, true, true]));
+        s.push('\n');
+    }
     let mut rows = vec![vec![
         "NODE".to_string(),
         "CALLS".into(),
