@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use weir_agent::{kind, Agent, AgentOptions, Desired, SharedAgent, SubnetState};
 use weir_dataplane::config::VrfId;
 use weir_dataplane::control::RouteSource;
-use weir_dataplane::driver::memory::{MemoryHandle, MemoryQueue};
-use weir_dataplane::worker::Queue;
+use weir_dataplane::driver::memory::MemoryHandle;
 use weir_dataplane::RouteTarget;
 use weir_model::key;
 use weir_reconcile::{OpKind, Reconciler, State, TxnRecord};
@@ -74,26 +73,16 @@ impl Gw {
     fn port(&self, interface: &str) -> u16 {
         self.agent.lock().unwrap().port_of(interface).unwrap()
     }
-
-    /// Swaps a port's queue for one the test feeds and reads.
-    fn tap(&self, interface: &str) -> MemoryHandle {
-        let port = self.port(interface);
-        let (q, handle) = MemoryQueue::pair();
-        let agent = self.agent.lock().unwrap();
-        agent.control.remove_queues(port);
-        agent.control.add_queue(
-            0,
-            Queue {
-                port,
-                driver: Box::new(q),
-            },
-        );
-        handle
-    }
 }
 
 fn memory_if(vpc: &str, addresses: &[&str]) -> Value {
-    json!({"hostInterface": "mem0", "driver": "memory", "vpc": vpc, "addresses": addresses})
+    on_wire("mem0", vpc, addresses)
+}
+
+/// An Interface on the memory wire `wire` (`driver::memory::wire` is the
+/// test's end of it).
+fn on_wire(wire: &str, vpc: &str, addresses: &[&str]) -> Value {
+    json!({"hostInterface": wire, "driver": "memory", "vpc": vpc, "addresses": addresses})
 }
 
 fn ops(r: &TxnRecord) -> Vec<(OpKind, String)> {
@@ -322,7 +311,11 @@ fn a_resync_with_nothing_changed_calls_nothing_and_traffic_goes_on() {
     let mut g = gw();
     let desired: Vec<(String, Desired)> = [
         ("Vpc", "blue", json!({})),
-        ("Interface", "eth0", memory_if("blue", &["10.0.0.1/24"])),
+        (
+            "Interface",
+            "eth0",
+            on_wire("kinds-resync", "blue", &["10.0.0.1/24"]),
+        ),
         (
             "Subnet",
             "s1",
@@ -346,7 +339,7 @@ fn a_resync_with_nothing_changed_calls_nothing_and_traffic_goes_on() {
     let first = g.rec.resync_full(desired.clone());
     assert_eq!(first.operations.len(), 6);
     assert_eq!(g.rec.summary().configured, 6);
-    let h = g.tap("eth0");
+    let h = weir_dataplane::driver::memory::wire("kinds-resync");
     assert!(answers(&h), "no ARP reply before the resync");
     let generation = g.agent.lock().unwrap().control.generation();
 
