@@ -121,7 +121,7 @@ fn via(gw: IpAddr) -> RouteTarget {
 /// Drive one worker on this thread until `packets` have gone through.
 fn drive(
     name: &str,
-    control: Control,
+    mut control: Control,
     frames: Vec<Vec<u8>>,
     opts: &Options,
 ) -> (Result, std::sync::Arc<MemoryCounters>) {
@@ -137,15 +137,17 @@ fn drive(
             driver: Box::new(txq),
         },
     ];
+    let registry = weir_dataplane::modules::registry();
     let mut w = Worker::new(
         0,
-        weir_dataplane::nodes::graph(),
+        registry.graph(),
         weir_dataplane::Pool::new(weir_dataplane::POOL_SIZE),
         control.reader(),
         queues,
         None,
         None,
-    );
+    )
+    .with_tables(control.table_readers(&registry));
     // Warm up caches, page tables and branch predictors.
     let mut n = 0;
     while n < opts.packets / 10 {

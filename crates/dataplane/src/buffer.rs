@@ -37,6 +37,96 @@ pub struct Meta {
     pub icmp_param: u16,
     /// `FLAG_*` bits.
     pub flags: u8,
+    /// Modules' own per-packet fields (`slot`), claimed at registration.
+    pub area: SlotArea,
+}
+
+/// Bytes of per-packet metadata modules claim slots in.
+pub const SLOT_AREA: usize = 32;
+
+/// The module area of `Meta`: zero when a packet is received.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(8))]
+pub struct SlotArea([u8; SLOT_AREA]);
+
+/// A type that may live in a metadata slot.
+///
+/// # Safety
+/// Every bit pattern of `size_of::<Self>()` bytes must be a valid value
+/// (plain integers and arrays or `repr(C)` structs of them without
+/// padding): slots start zeroed and are read as bytes.
+pub unsafe trait MetaSlot: Copy + Default + 'static {}
+
+unsafe impl MetaSlot for u8 {}
+unsafe impl MetaSlot for u16 {}
+unsafe impl MetaSlot for u32 {}
+unsafe impl MetaSlot for u64 {}
+unsafe impl MetaSlot for i8 {}
+unsafe impl MetaSlot for i16 {}
+unsafe impl MetaSlot for i32 {}
+unsafe impl MetaSlot for i64 {}
+unsafe impl<S: MetaSlot, const N: usize> MetaSlot for [S; N] where [S; N]: Default {}
+
+/// A module's slot in the metadata area: handed out by
+/// `Registry::slot`, which keeps slots apart.
+pub struct SlotId<S> {
+    offset: u8,
+    _s: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for SlotId<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for SlotId<S> {}
+
+impl<S> std::fmt::Debug for SlotId<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SlotId(+{})", self.offset)
+    }
+}
+
+impl<S: MetaSlot> SlotId<S> {
+    const FITS: () = assert!(
+        std::mem::size_of::<S>() <= SLOT_AREA && std::mem::align_of::<S>() <= 8,
+        "a metadata slot must fit the area and need at most 8-byte alignment"
+    );
+
+    /// # Safety
+    /// `offset` must be aligned for `S` with `offset + size_of::<S>()`
+    /// within the area.
+    pub(crate) unsafe fn new(offset: usize) -> SlotId<S> {
+        let () = Self::FITS;
+        SlotId {
+            offset: offset as u8,
+            _s: std::marker::PhantomData,
+        }
+    }
+
+    /// Byte offset in the area.
+    pub fn offset(self) -> usize {
+        self.offset as usize
+    }
+}
+
+impl Meta {
+    /// This packet's value of a module's slot (zero until written).
+    #[inline(always)]
+    pub fn slot<S: MetaSlot>(&self, id: SlotId<S>) -> S {
+        let () = SlotId::<S>::FITS;
+        // SAFETY: the registry made `id` aligned and inside the area, and
+        // any bytes are a valid S (`MetaSlot`).
+        unsafe { *(self.area.0.as_ptr().add(id.offset as usize) as *const S) }
+    }
+
+    /// The slot to write.
+    #[inline(always)]
+    pub fn slot_mut<S: MetaSlot>(&mut self, id: SlotId<S>) -> &mut S {
+        let () = SlotId::<S>::FITS;
+        // SAFETY: as in `slot`; the area is borrowed mutably with `self`.
+        unsafe { &mut *(self.area.0.as_mut_ptr().add(id.offset as usize) as *mut S) }
+    }
 }
 
 /// The TTL / hop limit was already handled (decremented on the way out, or
@@ -59,6 +149,7 @@ pub struct PacketBuf {
 }
 
 const META_LEN: usize = std::mem::size_of::<Meta>() + 4;
+const _: () = assert!(META_LEN <= 64, "metadata fits the first cache line");
 
 impl PacketBuf {
     /// The frame bytes.

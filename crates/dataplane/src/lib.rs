@@ -188,15 +188,19 @@ impl Builder {
         let mut workers = Vec::new();
         for (i, qs) in self.queues.into_iter().enumerate() {
             let (upcall, inject) = self.control.worker_channels();
-            workers.push(Worker::new(
-                i,
-                registry.graph(),
-                Pool::new(POOL_SIZE),
-                self.control.reader(),
-                qs,
-                Some(upcall),
-                Some(inject),
-            ));
+            let modules = self.control.table_readers(registry);
+            workers.push(
+                Worker::new(
+                    i,
+                    registry.graph(),
+                    Pool::new(POOL_SIZE),
+                    self.control.reader(),
+                    qs,
+                    Some(upcall),
+                    Some(inject),
+                )
+                .with_tables(modules),
+            );
         }
         Dataplane {
             control: self.control,

@@ -11,7 +11,9 @@
 
 use weir_packet::{EtherType, IpProtocol};
 
+use crate::buffer::{MetaSlot, SlotId, SLOT_AREA};
 use crate::graph::Node;
+use crate::snapshot::{Apply, TableDecl, TableId};
 use crate::tables::NextHopKind;
 use crate::worker::{Fwd, FwdGraph};
 
@@ -46,6 +48,11 @@ pub struct Registry {
     /// Where local traffic nobody claimed goes.
     local_default: Option<&'static str>,
     punts: Vec<(&'static str, &'static str)>,
+    /// Module tables, in `TableId` order.
+    tables: Vec<TableDecl>,
+    /// Per-packet metadata slots: (owner's type name, offset, size).
+    slots: Vec<(&'static str, usize, usize)>,
+    slots_used: usize,
 }
 
 impl Registry {
@@ -58,6 +65,61 @@ impl Registry {
     /// tables other modules filled.
     pub fn node<N: Node<Fwd> + 'static>(&mut self, make: impl Fn(&Registry) -> N + 'static) {
         self.nodes.push(Box::new(move |r| Box::new(make(r))));
+    }
+
+    /// A read-mostly table of the registering module, starting as
+    /// `initial`. The control side publishes new versions through its
+    /// `Publisher<T>` (`Control::table`); nodes read the version of the
+    /// current batch with `cx.table(id)`. One table per type: registering
+    /// a type twice is a bug and panics.
+    pub fn table<T>(&mut self, initial: T) -> TableId<T>
+    where
+        T: Apply + Clone + Send + Sync + 'static,
+        T::Change: Send,
+    {
+        let decl = TableDecl::new(initial);
+        assert!(
+            !self.tables.iter().any(|d| d.type_id == decl.type_id),
+            "module table {} registered twice",
+            decl.name
+        );
+        self.tables.push(decl);
+        TableId::new(self.tables.len() - 1)
+    }
+
+    /// The module tables registered, in `TableId` order.
+    pub fn tables(&self) -> &[TableDecl] {
+        &self.tables
+    }
+
+    /// Claim a slot of `S` in every packet's module area
+    /// (`Meta::slot`). Slots never overlap; panics when the area is full.
+    pub fn slot<S: MetaSlot>(&mut self) -> SlotId<S> {
+        self.try_slot().unwrap_or_else(|| {
+            panic!(
+                "no room for {} in the metadata area",
+                std::any::type_name::<S>()
+            )
+        })
+    }
+
+    /// Like `slot`, None when the area has no room left for `S`.
+    pub fn try_slot<S: MetaSlot>(&mut self) -> Option<SlotId<S>> {
+        let (size, align) = (std::mem::size_of::<S>(), std::mem::align_of::<S>());
+        let at = self.slots_used.next_multiple_of(align);
+        if at + size > SLOT_AREA {
+            return None;
+        }
+        self.slots_used = at + size;
+        self.slots.push((std::any::type_name::<S>(), at, size));
+        // SAFETY: `at` is aligned for S and `at..at + size` lies in the
+        // area and overlaps no other slot of this registry.
+        Some(unsafe { SlotId::new(at) })
+    }
+
+    /// Slots claimed so far: (type, offset, size).
+    pub fn slots(&self) -> &[(&'static str, usize, usize)] {
+        &self.slots
     }
 
     /// Frames of `ty` go to `node`.

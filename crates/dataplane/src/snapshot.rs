@@ -8,6 +8,8 @@
 //! whole old or the whole new table, and large tables (a 1M-route FIB) are
 //! updated in time proportional to the change, not to their size.
 
+use std::any::{Any, TypeId};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,6 +118,212 @@ impl<T: Apply> Publisher<T> {
             std::thread::yield_now();
         }
         Arc::get_mut(&mut self.standby).expect("checked above")
+    }
+}
+
+/// Publish a whole new value each time: for small read-mostly tables
+/// (settings) whose change is simply their next version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Value<T>(pub T);
+
+impl<T: Clone> Apply for Value<T> {
+    type Change = T;
+    fn apply(&mut self, change: &T) {
+        self.0 = change.clone();
+    }
+}
+
+impl<T> std::ops::Deref for Value<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// A table a module registered (`Registry::table`), as its nodes name it:
+/// an index into the worker's module tables, typed so that reading it
+/// needs no guess.
+pub struct TableId<T> {
+    index: usize,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for TableId<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for TableId<T> {}
+
+impl<T> std::fmt::Debug for TableId<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TableId({})", self.index)
+    }
+}
+
+impl<T> TableId<T> {
+    pub(crate) fn new(index: usize) -> TableId<T> {
+        TableId {
+            index,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// How to make a module table's publisher: its type and first value.
+pub struct TableDecl {
+    pub type_id: TypeId,
+    pub name: &'static str,
+    make: Box<dyn Fn() -> Box<dyn AnyPublisher>>,
+}
+
+impl TableDecl {
+    pub fn new<T>(initial: T) -> TableDecl
+    where
+        T: Apply + Clone + Send + Sync + 'static,
+        T::Change: Send,
+    {
+        TableDecl {
+            type_id: TypeId::of::<T>(),
+            name: std::any::type_name::<T>(),
+            make: Box::new(move || {
+                Box::new(Publisher::new(initial.clone(), initial.clone())) as Box<dyn AnyPublisher>
+            }),
+        }
+    }
+}
+
+/// A `Publisher<T>` with its type erased, kept by the control side.
+pub trait AnyPublisher: Send {
+    fn reader(&self) -> Box<dyn AnyReader>;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T> AnyPublisher for Publisher<T>
+where
+    T: Apply + Send + Sync + 'static,
+    T::Change: Send,
+{
+    fn reader(&self) -> Box<dyn AnyReader> {
+        Box::new(Pinned {
+            reader: Publisher::reader(self),
+            cur: None,
+        })
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A `Reader<T>` with its type erased, that holds its snapshot for one
+/// batch (`pin` .. `unpin`).
+pub trait AnyReader: Send {
+    fn pin(&mut self);
+    fn unpin(&mut self);
+    /// The pinned snapshot.
+    fn get(&self) -> Option<&dyn Any>;
+}
+
+struct Pinned<T> {
+    reader: Reader<T>,
+    cur: Option<Guard<Arc<T>>>,
+}
+
+impl<T: Send + Sync + 'static> AnyReader for Pinned<T> {
+    #[inline]
+    fn pin(&mut self) {
+        self.cur = Some(self.reader.load());
+    }
+    #[inline]
+    fn unpin(&mut self) {
+        self.cur = None;
+    }
+    #[inline]
+    fn get(&self) -> Option<&dyn Any> {
+        self.cur.as_ref().map(|g| &***g as &dyn Any)
+    }
+}
+
+/// The control side's publishers of module tables, one per type.
+#[derive(Default)]
+pub struct TablePublishers {
+    by_type: Vec<(TypeId, Box<dyn AnyPublisher>)>,
+}
+
+impl TablePublishers {
+    /// The publisher of `decl`'s table, made from its first value unless
+    /// it exists already.
+    pub fn declare(&mut self, decl: &TableDecl) -> &mut dyn AnyPublisher {
+        let i = match self.by_type.iter().position(|(t, _)| *t == decl.type_id) {
+            Some(i) => i,
+            None => {
+                self.by_type.push((decl.type_id, (decl.make)()));
+                self.by_type.len() - 1
+            }
+        };
+        &mut *self.by_type[i].1
+    }
+
+    /// The publisher of the table of type `T`, if a module declared one.
+    pub fn get_mut<T: Apply + 'static>(&mut self) -> Option<&mut Publisher<T>> {
+        self.by_type
+            .iter_mut()
+            .find(|(t, _)| *t == TypeId::of::<T>())
+            .and_then(|(_, p)| p.as_any_mut().downcast_mut())
+    }
+
+    pub fn get<T: Apply + 'static>(&self) -> Option<&Publisher<T>> {
+        self.by_type
+            .iter()
+            .find(|(t, _)| *t == TypeId::of::<T>())
+            .and_then(|(_, p)| p.as_any().downcast_ref())
+    }
+
+    /// One worker's readers of the tables in `decls`, in their order (the
+    /// order `TableId`s index).
+    pub fn readers(&mut self, decls: &[TableDecl]) -> TableReaders {
+        TableReaders {
+            readers: decls.iter().map(|d| self.declare(d).reader()).collect(),
+        }
+    }
+}
+
+/// A worker's module tables: pinned once per batch, read by `TableId`.
+#[derive(Default)]
+pub struct TableReaders {
+    readers: Vec<Box<dyn AnyReader>>,
+}
+
+impl TableReaders {
+    /// Load every table's current snapshot for the coming batch.
+    #[inline]
+    pub fn pin(&mut self) {
+        for r in &mut self.readers {
+            r.pin();
+        }
+    }
+
+    /// Release the snapshots after the batch.
+    #[inline]
+    pub fn unpin(&mut self) {
+        for r in &mut self.readers {
+            r.unpin();
+        }
+    }
+
+    /// The pinned snapshot of table `id`. Panics if the table was not
+    /// registered with the registry the graph was built from, or outside
+    /// a batch.
+    #[inline]
+    pub fn get<T: 'static>(&self, id: TableId<T>) -> &T {
+        self.readers[id.index]
+            .get()
+            .and_then(|a| a.downcast_ref())
+            .expect("a registered module table, read within a batch")
     }
 }
 

@@ -166,22 +166,6 @@ impl Vrf {
     }
 }
 
-/// Per-worker ICMP error budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IcmpLimit {
-    pub per_second: u32,
-    pub burst: u32,
-}
-
-impl Default for IcmpLimit {
-    fn default() -> Self {
-        IcmpLimit {
-            per_second: 1000,
-            burst: 50,
-        }
-    }
-}
-
 /// Preallocated buffers that packets waiting for neighbour resolution are
 /// copied into: workers take one (no allocation), the control side keeps it
 /// while the packet waits and gives it back afterwards. Their number bounds
@@ -218,7 +202,6 @@ pub struct Tables {
     /// Resolved neighbours, for learning decisions (not the forwarding path,
     /// which reads MACs from next hops).
     pub neighbours: HashMap<(PortId, IpAddr), MacAddr>,
-    pub icmp_limit: IcmpLimit,
     /// Where packets waiting for a neighbour are copied (set by the
     /// control side; without it such packets are dropped).
     pub held: Option<HeldBuffers>,
@@ -249,7 +232,6 @@ pub enum TableChange {
         addr: IpAddr,
         mac: Option<MacAddr>,
     },
-    SetIcmpLimit(IcmpLimit),
     SetHeldBuffers(HeldBuffers),
 }
 
@@ -336,7 +318,6 @@ impl Apply for Tables {
                     self.neighbours.remove(&(*port, *addr));
                 }
             },
-            TableChange::SetIcmpLimit(l) => self.icmp_limit = *l,
             TableChange::SetHeldBuffers(h) => self.held = Some(h.clone()),
         }
     }

@@ -14,7 +14,7 @@ use weir_packet::MacAddr;
 use crate::buffer::{PktId, Pool};
 use crate::driver::PortQueue;
 use crate::graph::{self, Graph, NodeStats, Reason, BATCH, FRAME_CAP};
-use crate::snapshot::Reader;
+use crate::snapshot::{Reader, TableId, TableReaders};
 use crate::tables::{PortId, Tables, VrfId};
 
 /// Where received packets enter the graph: the runtime's contract with
@@ -28,6 +28,17 @@ pub struct Ctx<'a> {
     /// Nanoseconds on a monotonic clock, read once per batch.
     pub now_ns: u64,
     pub local: &'a mut WorkerLocal,
+    /// The modules' own tables, pinned for this batch like `tables`.
+    pub modules: &'a TableReaders,
+}
+
+impl Ctx<'_> {
+    /// This batch's version of a module's table (`Registry::table`): read
+    /// it once per batch, not per packet.
+    #[inline(always)]
+    pub fn table<T: 'static>(&self, id: TableId<T>) -> &T {
+        self.modules.get(id)
+    }
 }
 
 /// The forwarding graph's context family: its nodes see a `Ctx`.
@@ -233,6 +244,7 @@ pub struct Worker {
     /// For each port id, the index of its queue on this worker.
     tx_index: Vec<Option<usize>>,
     reader: Reader<Tables>,
+    modules: TableReaders,
     pub local: WorkerLocal,
     inject: Option<Receiver<WorkerCmd>>,
     input_node: usize,
@@ -267,6 +279,7 @@ impl Worker {
             queues: Vec::new(),
             tx_index: Vec::new(),
             reader,
+            modules: TableReaders::default(),
             local: WorkerLocal::new(id, upcall),
             inject,
             input_node,
@@ -283,6 +296,13 @@ impl Worker {
             w.add_queue(q);
         }
         w
+    }
+
+    /// Read the modules' tables through `modules` (from
+    /// `Control::table_readers` for the registry the graph was built from).
+    pub fn with_tables(mut self, modules: TableReaders) -> Worker {
+        self.modules = modules;
+        self
     }
 
     /// Poll a new queue (replacing any queue of the same port).
@@ -381,14 +401,17 @@ impl Worker {
                 .enqueue_batch(self.input_node, &self.rx_ids[..n], &mut self.pool);
             // One snapshot per batch.
             let snap = self.reader.load();
+            self.modules.pin();
             let mut cx = Ctx {
                 pool: &mut self.pool,
                 tables: &snap,
                 now_ns,
                 local: &mut self.local,
+                modules: &self.modules,
             };
             self.graph.run(&mut cx);
             drop(snap);
+            self.modules.unpin();
             self.flush_tx();
         }
         self.rx_packets += total as u64;

@@ -64,7 +64,11 @@ fn route_changes_while_traffic_flows_never_misforward() {
     let deadline = Instant::now() + Duration::from_millis(1500);
     let mut flips = 0u32;
     let mut churn = weir_fib::gen::ipv4_prefixes(2000, 7).into_iter().cycle();
-    while Instant::now() < deadline {
+    // A wire keeps at most WIRE_BACKLOG frames for `collect`: send no more
+    // than that in all, or a fast (idle) machine overflows it.
+    let per_round = 64 * p0.len() as u64;
+    let backlog = weir_dataplane::driver::memory::WIRE_BACKLOG as u64;
+    while Instant::now() < deadline && sent + per_round <= backlog {
         for h in &p0 {
             for _ in 0..64 {
                 h.inject(frame.clone());

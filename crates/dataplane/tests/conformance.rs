@@ -175,7 +175,7 @@ fn no_unreachable_about_an_icmp_error_and_errors_are_rate_limited() {
     let mut l = lab();
     l.dp.control.settings.retry_interval = std::time::Duration::from_millis(1);
     l.dp.control
-        .set_icmp_limit(weir_dataplane::tables::IcmpLimit {
+        .set_icmp_limit(weir_dataplane::modules::icmp::IcmpLimit {
             per_second: 1,
             burst: 2,
         });

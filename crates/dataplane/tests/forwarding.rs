@@ -408,7 +408,7 @@ fn ping_to_gateway_address_is_answered() {
 fn icmp_errors_are_rate_limited() {
     let mut l = lab();
     l.dp.control
-        .set_icmp_limit(weir_dataplane::tables::IcmpLimit {
+        .set_icmp_limit(weir_dataplane::modules::icmp::IcmpLimit {
             per_second: 1,
             burst: 3,
         });

@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use crate::snapshot::{Publisher, Reader};
+use crate::modules::icmp::IcmpLimit;
+use crate::registry::Registry;
+use crate::snapshot::{Apply, Publisher, Reader, TablePublishers, TableReaders};
 use crate::tables::{
-    HeldBuffers, IcmpLimit, NextHop, NextHopId, PortConfig, PortId, TableChange, Tables, VrfId,
-    MAX_ECMP,
+    HeldBuffers, NextHop, NextHopId, PortConfig, PortId, TableChange, Tables, VrfId, MAX_ECMP,
 };
 use crate::worker::{Upcall, WorkerCmd};
 pub use neighbour::{NeighState, Neighbour, NeighbourSettings};
@@ -147,6 +148,8 @@ pub struct ControlStats {
 
 pub struct Control {
     publisher: Publisher<Tables>,
+    /// The modules' own tables, one publisher each.
+    modules: TablePublishers,
     pending: Vec<TableChange>,
     ports: Vec<Option<PortConfig>>,
     vrfs: Vec<bool>,
@@ -197,6 +200,7 @@ impl Control {
         let (punt_tx, punt_rx) = mpsc::sync_channel(PUNT_QUEUE);
         let mut c = Control {
             publisher: Publisher::new(Tables::default(), Tables::default()),
+            modules: TablePublishers::default(),
             pending: fixed,
             ports: Vec::new(),
             vrfs: vec![true],
@@ -217,8 +221,34 @@ impl Control {
             next_inject: 0,
             stats: ControlStats::default(),
         };
+        for decl in crate::modules::registry().tables() {
+            c.modules.declare(decl);
+        }
         c.commit();
         c
+    }
+
+    /// The publisher of a module's table of type `T` (`Registry::table`):
+    /// its commits reach the workers' next batch. Panics if no module
+    /// registered such a table.
+    pub fn table<T: Apply + 'static>(&mut self) -> &mut Publisher<T> {
+        self.modules
+            .get_mut()
+            .unwrap_or_else(|| panic!("no module table {}", std::any::type_name::<T>()))
+    }
+
+    /// One worker's readers of the module tables `registry` registered
+    /// (in its `TableId` order), publishers made for any not seen yet.
+    pub fn table_readers(&mut self, registry: &Registry) -> TableReaders {
+        self.modules.readers(registry.tables())
+    }
+
+    /// The ICMP error budget the icmp module's table holds now.
+    pub fn icmp_limit(&self) -> IcmpLimit {
+        self.modules
+            .get::<IcmpLimit>()
+            .map(|p| **p.load())
+            .unwrap_or_default()
     }
 
     /// The handle workers read the configuration through.
@@ -251,7 +281,7 @@ impl Control {
     }
 
     pub fn set_icmp_limit(&mut self, l: IcmpLimit) {
-        self.pending.push(TableChange::SetIcmpLimit(l));
+        self.table::<IcmpLimit>().commit(vec![l]);
     }
 
     /// Handle what the workers punted and run timers; publishes the result.

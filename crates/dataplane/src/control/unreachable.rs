@@ -12,6 +12,7 @@ use std::time::Instant;
 use weir_packet::{EtherType, Ipv4Packet, Ipv6Packet};
 
 use super::Control;
+use crate::modules::icmp::IcmpLimit;
 use crate::modules::icmp::{error4, error6};
 use crate::modules::l3::pick_member;
 use crate::tables::{PortId, Tables, VrfId};
@@ -30,8 +31,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn take(&mut self, cfg: &Tables, now: Instant) -> bool {
-        let l = cfg.icmp_limit;
+    fn take(&mut self, l: IcmpLimit, now: Instant) -> bool {
         self.tokens = match self.at {
             None => l.burst as f64,
             Some(t) => (self.tokens
@@ -75,7 +75,7 @@ impl Control {
             self.stats.unreachable_suppressed += 1;
             return;
         };
-        if !self.unreachable_bucket.take(&cfg, now) {
+        if !self.unreachable_bucket.take(self.icmp_limit(), now) {
             self.stats.unreachable_suppressed += 1;
             return;
         }

@@ -9,7 +9,9 @@ use std::fmt::Write;
 
 use crate::buffer::{PacketBuf, PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::graph::{edges, reasons, Dispatch, Node, Reason};
-use crate::modules::l3::icmp_allow;
+use crate::snapshot::TableId;
+
+use super::{allow, IcmpLimit};
 use crate::worker::{Ctx, Fwd};
 use weir_packet::icmpv4::{DEST_UNREACHABLE, FRAG_NEEDED, PARAM_PROBLEM};
 use weir_packet::ipv4::martian_src;
@@ -33,7 +35,9 @@ reasons! {
 const MAX_ERROR_LEN: usize = 576;
 const HDRS: usize = 20 + 8;
 
-pub struct Icmp4Error;
+pub struct Icmp4Error {
+    pub(super) limit: TableId<IcmpLimit>,
+}
 
 /// True when the quoted packet must not get an error.
 pub fn suppressed(ip: &Ipv4Packet<&[u8]>) -> bool {
@@ -63,6 +67,7 @@ impl Node<Fwd> for Icmp4Error {
         Drop::NAMES
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
+        let limit = *cx.table(self.limit);
         for (i, &id) in pkts.iter().enumerate() {
             let b = cx.pool.get(id);
             let l3 = b.meta.l3_offset as usize;
@@ -93,7 +98,7 @@ impl Node<Fwd> for Icmp4Error {
                 out.drop_at(i, Drop::Suppressed);
                 continue;
             };
-            if !icmp_allow(cx) {
+            if !allow(cx, limit) {
                 out.drop_at(i, Drop::RateLimited);
                 continue;
             }

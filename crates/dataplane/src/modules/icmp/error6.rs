@@ -9,7 +9,9 @@ use std::fmt::Write;
 
 use crate::buffer::{PacketBuf, PktId, FLAG_L2_MULTICAST, FLAG_TTL_DONE};
 use crate::graph::{edges, reasons, Dispatch, Node, Reason};
-use crate::modules::l3::icmp_allow;
+use crate::snapshot::TableId;
+
+use super::{allow, IcmpLimit};
 use crate::worker::{Ctx, Fwd};
 use weir_packet::icmpv6::PACKET_TOO_BIG as ICMP6_PACKET_TOO_BIG;
 use weir_packet::{Icmpv6Packet, IpProtocol, Ipv6Packet, Ipv6Repr};
@@ -32,7 +34,9 @@ reasons! {
 const MAX_ERROR_LEN: usize = 1280;
 const HDRS: usize = 40 + 8;
 
-pub struct Icmp6Error;
+pub struct Icmp6Error {
+    pub(super) limit: TableId<IcmpLimit>,
+}
 
 pub fn suppressed(bytes: &[u8], ip: &Ipv6Packet<&[u8]>, ty: u8) -> bool {
     let src = ip.src_addr();
@@ -66,6 +70,7 @@ impl Node<Fwd> for Icmp6Error {
         Drop::NAMES
     }
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &[PktId], out: &mut Dispatch<'_>) {
+        let limit = *cx.table(self.limit);
         for (i, &id) in pkts.iter().enumerate() {
             let b = cx.pool.get(id);
             let l3 = b.meta.l3_offset as usize;
@@ -97,7 +102,7 @@ impl Node<Fwd> for Icmp6Error {
                 out.drop_at(i, Drop::Suppressed);
                 continue;
             };
-            if !icmp_allow(cx) {
+            if !allow(cx, limit) {
                 out.drop_at(i, Drop::RateLimited);
                 continue;
             }

@@ -1,7 +1,7 @@
 //! Shared by IPv4 and IPv6 (and by later features that route): the
 //! Ethernet rewrite, ECMP member choice and its flow hash, holding a packet
-//! for neighbour resolution, pointing a packet at an ICMP error and the
-//! ICMP error rate limit, and local delivery by protocol. No nodes of its
+//! for neighbour resolution, pointing a packet at an ICMP error, and local
+//! delivery by protocol. No nodes of its
 //! own.
 
 mod hold;
@@ -12,7 +12,6 @@ pub use local::LocalClaims;
 
 use crate::buffer::PacketBuf;
 use crate::tables::{NextHop, NextHopId, Tables};
-use crate::worker::Ctx;
 use weir_packet::{EtherType, MacAddr};
 
 /// Put a 14-byte Ethernet header right before the L3 header (dropping any
@@ -87,12 +86,4 @@ pub fn pick_member(t: &Tables, nh: NextHopId, hash: impl FnOnce() -> u32) -> Nex
         }
         _ => nh,
     }
-}
-
-/// Take one token from this worker's ICMP error budget (RFC 1812 4.3.2.8,
-/// RFC 4443 2.4 f), shared by IPv4 and IPv6.
-#[inline]
-pub fn icmp_allow(cx: &mut Ctx<'_>) -> bool {
-    let l = cx.tables.icmp_limit;
-    cx.local.icmp_budget.take(l.per_second, l.burst, cx.now_ns)
 }
