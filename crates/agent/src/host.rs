@@ -90,3 +90,102 @@ pub fn mirror_name(interface: &str) -> String {
     n.truncate(15);
     n
 }
+
+/// What `ip -j link show` tells of an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+    /// Its ifalias (weir marks what it creates with `weir:<interface>`).
+    pub alias: Option<String>,
+    /// Whether an XDP program is attached (by netlink or a BPF link).
+    pub xdp: bool,
+}
+
+/// The interface as the kernel has it now; `None` if there is none.
+pub fn link(ifname: &str) -> Result<Option<Link>, AgentError> {
+    if !exists(ifname) {
+        return Ok(None);
+    }
+    let out = match run(&["ip", "-j", "link", "show", "dev", ifname]) {
+        Ok(out) => out,
+        // Gone in between.
+        Err(_) if !exists(ifname) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let v: serde_json::Value = serde_json::from_str(&out)
+        .map_err(|e| AgentError::Host(format!("ip -j link show dev {ifname}: {e}")))?;
+    let Some(l) = v.as_array().and_then(|a| a.first()) else {
+        return Ok(None);
+    };
+    Ok(Some(parse_link(l)))
+}
+
+fn parse_link(l: &serde_json::Value) -> Link {
+    let mac = l["address"].as_str().and_then(|s| {
+        let parts: Vec<u8> = s
+            .split(':')
+            .map(|p| u8::from_str_radix(p, 16))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        <[u8; 6]>::try_from(parts).ok()
+    });
+    Link {
+        mac,
+        mtu: l["mtu"].as_u64().and_then(|m| u32::try_from(m).ok()),
+        alias: l["ifalias"].as_str().map(str::to_string),
+        xdp: l.get("xdp").is_some_and(|x| !x.is_null()),
+    }
+}
+
+/// The ifalias weir gives a kernel mirror it creates.
+pub fn mirror_alias(interface: &str) -> String {
+    format!("weir:{interface}")
+}
+
+/// Mark a kernel mirror as weir's (its ifalias).
+pub fn mark_mirror(tap: &str, interface: &str) -> Result<(), AgentError> {
+    run(&[
+        "ip",
+        "link",
+        "set",
+        "dev",
+        tap,
+        "alias",
+        &mirror_alias(interface),
+    ])
+    .map(|_| ())
+}
+
+/// Delete a kernel mirror weir created (and only such: its ifalias says so).
+pub fn delete_mirror(tap: &str, interface: &str) -> Result<(), AgentError> {
+    match link(tap)? {
+        Some(l) if l.alias.as_deref() == Some(mirror_alias(interface).as_str()) => {
+            run(&["ip", "link", "del", "dev", tap]).map(|_| ())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ip_link_json() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"[{"ifindex":7,"ifname":"cp-a","mtu":1500,"address":"02:00:00:00:00:01",
+                 "ifalias":"weir:a","xdp":{"mode":1,"prog":{"id":12}}}]"#,
+        )
+        .unwrap();
+        let l = parse_link(&v[0]);
+        assert_eq!(l.mac, Some([2, 0, 0, 0, 0, 1]));
+        assert_eq!(l.mtu, Some(1500));
+        assert_eq!(l.alias.as_deref(), Some("weir:a"));
+        assert!(l.xdp);
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"ifname":"eth0","mtu":9000,"address":"zz"}"#).unwrap();
+        let l = parse_link(&v);
+        assert_eq!((l.mac, l.alias, l.xdp), (None, None, false));
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use weir_model::{key_prefix, KindSpec};
+use weir_model::{key, key_prefix, KindSpec};
 use weir_reconcile::{ApplyError, Dependency, Descriptor, Reconciler};
 
 use crate::{Agent, AgentError};
@@ -54,6 +54,27 @@ pub trait Apply: Send + 'static {
         spec: &Self::Spec,
         metadata: &Self::Metadata,
     ) -> Result<(), AgentError>;
+
+    /// Called once `create` or `update` has succeeded, with the value
+    /// applied; a kind that reads its objects back keeps it here.
+    fn applied(
+        _agent: &mut Agent,
+        _name: &str,
+        _desired: &Desired,
+        _metadata: &mut Self::Metadata,
+    ) {
+    }
+
+    /// The objects really in place outside the agent's own record (by
+    /// name), with the value each was applied from and its metadata, for
+    /// resync. `None`: this kind cannot be read back, and resync trusts
+    /// the engine's record.
+    #[allow(clippy::type_complexity)]
+    fn retrieve(
+        _agent: &mut Agent,
+    ) -> Result<Option<Vec<(String, Desired, Self::Metadata)>>, AgentError> {
+        Ok(None)
+    }
 }
 
 /// A decoded spec, shared by every step of the object's way.
@@ -202,7 +223,10 @@ impl<K: Apply> Descriptor<Desired> for Applier<K> {
 
     fn create(&mut self, _key: &str, v: &Desired) -> Result<K::Metadata, ApplyError> {
         let spec = v.typed::<K::Spec>()?;
-        K::create(&mut self.agent.lock().unwrap(), &v.name, spec).map_err(to_apply_error)
+        let mut agent = self.agent.lock().unwrap();
+        let mut metadata = K::create(&mut agent, &v.name, spec).map_err(to_apply_error)?;
+        K::applied(&mut agent, &v.name, v, &mut metadata);
+        Ok(metadata)
     }
 
     fn update(
@@ -213,14 +237,10 @@ impl<K: Apply> Descriptor<Desired> for Applier<K> {
         metadata: &mut K::Metadata,
     ) -> Result<(), ApplyError> {
         let (old, spec) = (old.typed::<K::Spec>()?, new.typed::<K::Spec>()?);
-        K::update(
-            &mut self.agent.lock().unwrap(),
-            &new.name,
-            old,
-            spec,
-            metadata,
-        )
-        .map_err(to_apply_error)
+        let mut agent = self.agent.lock().unwrap();
+        K::update(&mut agent, &new.name, old, spec, metadata).map_err(to_apply_error)?;
+        K::applied(&mut agent, &new.name, new, metadata);
+        Ok(())
     }
 
     fn needs_recreate(&self, _key: &str, old: &Desired, new: &Desired) -> bool {
@@ -238,6 +258,16 @@ impl<K: Apply> Descriptor<Desired> for Applier<K> {
     ) -> Result<(), ApplyError> {
         let spec = v.typed::<K::Spec>()?;
         K::delete(&mut self.agent.lock().unwrap(), &v.name, spec, metadata).map_err(to_apply_error)
+    }
+
+    fn retrieve(&mut self) -> Result<Option<Vec<(String, Desired, K::Metadata)>>, ApplyError> {
+        let found = K::retrieve(&mut self.agent.lock().unwrap()).map_err(to_apply_error)?;
+        Ok(found.map(|objects| {
+            objects
+                .into_iter()
+                .map(|(name, v, m)| (key(<K::Spec as KindSpec>::KIND, &name), v, m))
+                .collect()
+        }))
     }
 
     fn dependencies(&self, _key: &str, v: &Desired) -> Vec<Dependency> {

@@ -1,5 +1,13 @@
 //! Interface objects: a dataplane port on a host interface, one queue per
 //! worker, with its kernel mirror.
+//!
+//! Resync reads them back from the kernel (`retrieve` below):
+//! one whose mirror TAP or XDP program went away is created again, an
+//! intact one is left alone. The mirrors weir opens carry the ifalias
+//! `weir:<interface>`. Nothing is swept at start: the TAPs are not
+//! persistent and XDP programs hang on BPF links, so both go with the
+//! process that opened them, and a weir-marked TAP that exists belongs to
+//! a live weir (perhaps another one in this namespace).
 
 use ipnet::IpNet;
 use weir_dataplane::config::PortId;
@@ -9,7 +17,7 @@ use weir_model::{Driver, InterfaceSpec};
 use weir_packet::MacAddr;
 use weir_reconcile::Dependency;
 
-use crate::kind::{vpc_dependency, Apply};
+use crate::kind::{vpc_dependency, Apply, Desired};
 use crate::{host, Agent, AgentError};
 
 // The model refuses an MTU whose frames would not fit a packet buffer.
@@ -27,6 +35,8 @@ pub struct Port {
     pub port: PortId,
     pub mirror: Option<PortId>,
     pub addresses: Vec<IpNet>,
+    /// What the engine keeps of it too, for resync to read back.
+    pub(crate) state: Option<PortState>,
 }
 
 /// What the engine keeps of an applied Interface.
@@ -39,6 +49,9 @@ pub struct PortState {
     pub driver: DriverKind,
     pub fallback: Option<String>,
     pub mac: MacAddr,
+    /// The value it was applied from, so what resync reads back of an
+    /// intact interface is exactly what the engine holds.
+    pub desired: Option<Desired>,
 }
 
 fn driver_kind(d: Driver) -> DriverKind {
@@ -64,6 +77,15 @@ impl Apply for Interface {
         name: &str,
         spec: &InterfaceSpec,
     ) -> Result<PortState, AgentError> {
+        // A port still open under this name is one resync found broken
+        // outside the process: if only its mirror is, that is re-opened
+        // and the port kept; otherwise it is opened again from scratch.
+        if let Some(old) = agent.interfaces.get(name).and_then(|p| p.state.clone()) {
+            if old.spec == *spec && old.mirror.is_some() && port_intact(&old)? {
+                return reopen_mirror(agent, name, old);
+            }
+        }
+        agent.close_port(name)?;
         let vrf = agent.vrf_of(&spec.vpc)?;
         if spec.driver != Driver::Memory && !host::exists(&spec.host_interface) {
             return Err(AgentError::Waiting(format!(
@@ -120,6 +142,7 @@ impl Apply for Interface {
                 port,
                 mirror: mirror.as_ref().map(|m| m.0),
                 addresses,
+                state: None,
             },
         );
         Ok(PortState {
@@ -129,6 +152,7 @@ impl Apply for Interface {
             driver: kind,
             fallback,
             mac,
+            desired: None,
         })
     }
 
@@ -187,6 +211,77 @@ impl Apply for Interface {
     ) -> Result<(), AgentError> {
         agent.close_port(name)
     }
+
+    fn applied(agent: &mut Agent, name: &str, desired: &Desired, state: &mut PortState) {
+        state.desired = Some(desired.clone());
+        if let Some(p) = agent.interfaces.get_mut(name) {
+            p.state = Some(state.clone());
+        }
+    }
+
+    /// Every interface the agent has a port for whose outside parts are
+    /// really there: its kernel mirror (a TAP with the port's MAC and MTU)
+    /// and, for AF_XDP, a program on the host interface. One that is not
+    /// is left out, so resync creates it again.
+    fn retrieve(
+        agent: &mut Agent,
+    ) -> Result<Option<Vec<(String, Desired, PortState)>>, AgentError> {
+        let mut found = Vec::new();
+        for (name, p) in &agent.interfaces {
+            let Some(state) = &p.state else { continue };
+            let Some(desired) = &state.desired else {
+                continue;
+            };
+            if port_intact(state)? && mirror_intact(state)? {
+                found.push((name.clone(), desired.clone(), state.clone()));
+            }
+        }
+        Ok(Some(found))
+    }
+}
+
+/// Whether the host interface under a port is still there and, for
+/// AF_XDP, still has an XDP program attached.
+fn port_intact(state: &PortState) -> Result<bool, AgentError> {
+    if state.spec.driver == Driver::Memory {
+        return Ok(true);
+    }
+    Ok(match host::link(&state.spec.host_interface)? {
+        Some(l) => state.driver != DriverKind::AfXdp || l.xdp,
+        None => false,
+    })
+}
+
+/// Whether a port's kernel mirror, if it has one, is there as opened.
+fn mirror_intact(state: &PortState) -> Result<bool, AgentError> {
+    let Some((_, tap)) = &state.mirror else {
+        return Ok(true);
+    };
+    Ok(host::link(tap)?
+        .is_some_and(|l| l.mac == Some(state.mac.0) && l.mtu == Some(state.spec.mtu)))
+}
+
+/// Opens an intact port's kernel mirror again (after it was deleted or
+/// changed outside weir).
+fn reopen_mirror(
+    agent: &mut Agent,
+    name: &str,
+    mut state: PortState,
+) -> Result<PortState, AgentError> {
+    if let Some((id, tap)) = state.mirror.take() {
+        agent.control.remove_queues(id);
+        agent.control.del_port(id)?;
+        agent.control.commit();
+        // Still there but not as opened: make room for the new one.
+        host::delete_mirror(&tap, name)?;
+    }
+    let (id, tap) = open_mirror(agent, name, state.port, state.mac, &state.spec)?;
+    agent.control.commit();
+    if let Some(p) = agent.interfaces.get_mut(name) {
+        p.mirror = Some(id);
+    }
+    state.mirror = Some((id, tap));
+    Ok(state)
 }
 
 fn open_mirror(
@@ -211,6 +306,7 @@ fn open_mirror(
     }
     let addrs: Vec<IpNet> = spec.addresses.iter().map(|a| a.net()).collect();
     host::mirror_addresses(&tap, &addrs)?;
+    host::mark_mirror(&tap, name)?;
     agent.control.add_mirror(port, id, &tap)?;
     for (w, q) in queues.into_iter().enumerate() {
         agent.control.add_queue(
