@@ -58,7 +58,7 @@ fn json(text: &str) -> Value {
 pub fn run(cmd: DaemonCmd) -> i32 {
     let r = match cmd {
         DaemonCmd::Graph { nodes: true, .. } => {
-            print!("{}", weir_dataplane::nodes::graph().dot());
+            print!("{}", weir_dataplane::modules::registry().graph().dot());
             Ok(())
         }
         DaemonCmd::Graph { conn, .. } => get(&conn, "/v1/graph").map(|t| print!("{t}")),

@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use weir_dataplane::config::{PortId, VrfId};
 use weir_dataplane::{Builder, Control, ControlError, Dataplane, Worker, WorkerStats};
+use weir_dataplane::{PortId, VrfId};
 use weir_model::ObjectRef;
 
 pub use interface::{Port, PortState};

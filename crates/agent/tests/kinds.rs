@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use serde_json::{json, Value};
 use weir_agent::{kind, Agent, AgentOptions, Desired, SharedAgent, SubnetState};
-use weir_dataplane::config::VrfId;
 use weir_dataplane::control::RouteSource;
 use weir_dataplane::driver::memory::MemoryHandle;
 use weir_dataplane::RouteTarget;
+use weir_dataplane::VrfId;
 use weir_model::key;
 use weir_reconcile::{OpKind, Reconciler, State, TxnRecord};
 

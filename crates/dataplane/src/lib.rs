@@ -46,19 +46,6 @@ pub mod tables;
 pub mod testbed;
 pub mod worker;
 
-/// The port and VRF ids under their old path.
-pub mod config {
-    pub use crate::tables::{PortId, VrfId};
-}
-
-/// The forwarding graph, as `weir graph` shows it.
-pub mod nodes {
-    /// A forwarding graph with every registered module.
-    pub fn graph() -> crate::worker::FwdGraph {
-        crate::modules::registry().graph()
-    }
-}
-
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 

@@ -10,9 +10,9 @@
 //! a live weir (perhaps another one in this namespace).
 
 use ipnet::IpNet;
-use weir_dataplane::config::PortId;
 use weir_dataplane::driver::{self, DriverKind, DriverOptions, TapOptions};
 use weir_dataplane::worker::Queue;
+use weir_dataplane::PortId;
 use weir_model::{Driver, InterfaceSpec};
 use weir_packet::MacAddr;
 use weir_reconcile::Dependency;

@@ -3,7 +3,7 @@
 //! destination up in the other VRF".
 
 use ipnet::IpNet;
-use weir_dataplane::config::VrfId;
+use weir_dataplane::VrfId;
 use weir_dataplane::{ControlError, RouteTarget};
 use weir_model::{ObjectRef, PeeringSpec};
 use weir_reconcile::Dependency;

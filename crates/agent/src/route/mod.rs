@@ -1,7 +1,7 @@
 //! Route objects: static routes in a VPC's FIB.
 
 use ipnet::IpNet;
-use weir_dataplane::config::VrfId;
+use weir_dataplane::VrfId;
 use weir_dataplane::{ControlError, RouteTarget};
 use weir_model::{key, key_prefix, NextHop, RejectKind, RouteSpec};
 use weir_reconcile::Dependency;

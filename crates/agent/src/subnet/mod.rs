@@ -3,8 +3,8 @@
 //! connected route.
 
 use ipnet::IpNet;
-use weir_dataplane::config::{PortId, VrfId};
 use weir_dataplane::ControlError;
+use weir_dataplane::{PortId, VrfId};
 use weir_model::{key, SubnetSpec};
 use weir_reconcile::Dependency;
 

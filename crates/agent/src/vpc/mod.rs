@@ -1,7 +1,7 @@
 //! Vpc objects: a VRF each, with its own FIB. The default VPC is VRF 0
 //! and always exists.
 
-use weir_dataplane::config::VrfId;
+use weir_dataplane::VrfId;
 use weir_model::VpcSpec;
 
 use crate::kind::Apply;
