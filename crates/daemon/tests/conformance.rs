@@ -29,7 +29,7 @@ use weir_packet::MacAddr;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Scenario {
-    #[allow(dead_code)]
+    /// What the scenario shows; printed with its failures.
     description: String,
     #[serde(default)]
     hosts: BTreeMap<String, Host>,
@@ -160,7 +160,6 @@ fn show_ip(b: &[u8]) -> String {
 }
 
 struct Run {
-    dir: PathBuf,
     scenario: Scenario,
     daemon: Daemon,
     _tmp: tempfile::TempDir,
@@ -194,7 +193,6 @@ impl Run {
             Err(e) => panic!("daemon: {}", e.1),
         };
         Run {
-            dir: dir.to_path_buf(),
             scenario,
             daemon,
             _tmp: tmp,
@@ -564,11 +562,13 @@ fn golden_scenarios() {
         let mut run = Run::start(&dir);
         for step in steps(&dir) {
             if let Err(e) = run.step(&step) {
-                failures.push(e);
+                failures.push(format!(
+                    "scenario {name}: {}\n{e}",
+                    run.scenario.description.trim()
+                ));
                 break;
             }
         }
-        let _ = &run.dir;
         run.daemon.shutdown();
     }
     assert!(ran > 0, "no scenario ran");

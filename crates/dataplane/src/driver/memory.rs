@@ -34,7 +34,7 @@ enum Source {
 enum Sink {
     /// Kept for `MemoryHandle::collect`; beyond `WIRE_BACKLOG` uncollected
     /// frames, the oldest are dropped.
-    Collect(Arc<Mutex<Vec<Vec<u8>>>>),
+    Collect(Arc<Mutex<VecDeque<Vec<u8>>>>),
     /// Count only; the counters are published once per burst.
     Count,
 }
@@ -57,7 +57,7 @@ pub struct MemoryQueue {
 #[derive(Clone)]
 pub struct MemoryHandle {
     rx: Arc<Mutex<VecDeque<Vec<u8>>>>,
-    tx: Arc<Mutex<Vec<Vec<u8>>>>,
+    tx: Arc<Mutex<VecDeque<Vec<u8>>>>,
     pub counters: Arc<MemoryCounters>,
 }
 
@@ -69,7 +69,7 @@ impl MemoryHandle {
 
     /// Take every frame the dataplane has sent.
     pub fn collect(&self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut *self.tx.lock().unwrap())
+        self.tx.lock().unwrap().drain(..).collect()
     }
 
     pub fn tx_packets(&self) -> u64 {
@@ -216,11 +216,10 @@ impl PortQueue for MemoryQueue {
                 for &id in pkts {
                     let d = pool.get(id).data();
                     bytes += d.len() as u64;
-                    c.push(d.to_vec());
-                }
-                if c.len() > WIRE_BACKLOG {
-                    let extra = c.len() - WIRE_BACKLOG;
-                    c.drain(..extra);
+                    if c.len() == WIRE_BACKLOG {
+                        c.pop_front();
+                    }
+                    c.push_back(d.to_vec());
                 }
             }
             Sink::Count => {

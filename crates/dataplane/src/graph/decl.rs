@@ -60,7 +60,6 @@ macro_rules! edges {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[repr(u16)]
-        #[allow(dead_code)]
         $vis enum $name { $($v,)* }
         impl $name {
             /// Names of the nodes, in the order of the variants.
@@ -83,7 +82,6 @@ macro_rules! reasons {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[repr(u16)]
-        #[allow(dead_code)]
         $vis enum $name { $($v,)* }
         impl $name {
             /// Names of the reasons, in the order of the variants.
