@@ -61,8 +61,19 @@ fn kernel_kept_out(kind: DriverKind, tag: &str) {
 
     // Closing the queue gives the interface back to the kernel.
     drop(q);
-    sock.send(&ask);
-    assert_eq!(arp_replies(&sock, 1), 1, "the kernel answers again");
+    assert!(
+        kernel_answers_again(&sock, &ask),
+        "the kernel answers again"
+    );
+}
+
+/// The hooks go when the last reference to their links does, which the
+/// kernel may finish a moment after close returns: ask a few times.
+fn kernel_answers_again(sock: &RawSock, ask: &[u8]) -> bool {
+    (0..5).any(|_| {
+        sock.send(ask);
+        arp_replies(sock, 1) == 1
+    })
 }
 
 #[test]
@@ -94,6 +105,5 @@ fn two_queues_share_one_guard_until_the_last_closes() {
     sock.send(&ask);
     assert_eq!(arp_replies(&sock, 1), 0, "one queue still open");
     drop::<Box<dyn PortQueue>>(q2);
-    sock.send(&ask);
-    assert_eq!(arp_replies(&sock, 1), 1);
+    assert!(kernel_answers_again(&sock, &ask), "the last queue closed");
 }
