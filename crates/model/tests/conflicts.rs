@@ -57,8 +57,8 @@ fn related_kinds_come_from_what_checks_read() {
     );
     assert_eq!(related(&reg, "Vpc"), set(&["Peering", "Vpc"]));
     assert_eq!(related(&reg, "Route"), set(&["Peering", "Route"]));
-    // Every registered kind has an answer (NatRule has no checks of its
-    // own beyond duplicate names).
+    // Every registered kind has an answer (NatRule's checks read only
+    // NatRules).
     assert_eq!(related(&reg, "NatRule"), set(&["NatRule"]));
     for k in reg.kinds() {
         assert!(related(&reg, k).contains(k));

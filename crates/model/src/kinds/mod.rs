@@ -22,7 +22,10 @@ mod vtep;
 
 pub use bgp::{AddressFamily, BgpNeighborSpec, BgpRouterSpec, Redistribute};
 pub use interface::{Driver, InterfaceSpec};
-pub use nat::{NatMatch, NatRuleSpec, NatTranslate, NatType, Protocol};
+pub use nat::{
+    Filtering, NatLimits, NatMatch, NatRuleSpec, NatTimeouts, NatTranslate, NatType, Pooling,
+    Protocol,
+};
 pub use peering::PeeringSpec;
 pub use ratelimit::{Direction, RateLimitSpec, RateLimitTarget, TargetKind};
 pub use route::{NextHop, RejectKind, RouteSpec, RouteTarget};
