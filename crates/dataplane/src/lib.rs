@@ -50,6 +50,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub use buffer::{PktId, Pool};
+pub use control::nat44::{Nat44, NatError};
 pub use control::{Control, ControlError, RouteTarget};
 pub use driver::memory::{MemoryHandle, MemoryQueue};
 pub use driver::PortQueue;

@@ -53,6 +53,11 @@ pub struct Registry {
     /// Per-packet metadata slots: (owner's type name, offset, size).
     slots: Vec<(&'static str, usize, usize)>,
     slots_used: usize,
+    /// Feature arcs: (arc, the node it ends at).
+    arcs: Vec<(&'static str, &'static str)>,
+    /// Features on arcs, in registration order: (arc, node, the node's
+    /// edge to whatever follows it on the arc).
+    features: Vec<(&'static str, &'static str, &'static str)>,
 }
 
 impl Registry {
@@ -120,6 +125,43 @@ impl Registry {
     /// Slots claimed so far: (type, offset, size).
     pub fn slots(&self) -> &[(&'static str, usize, usize)] {
         &self.slots
+    }
+
+    /// Declare a feature arc: a place on a packet path, named like a node,
+    /// where features may sit (`feature`); packets sent to `arc` pass the
+    /// features in registration order and then reach `end`.
+    pub fn arc(&mut self, arc: &'static str, end: &'static str) {
+        self.arcs.push((arc, end));
+    }
+
+    /// Put `node` on `arc`; `next_edge` is the edge name the node sends
+    /// packets on along the arc (unique to it, e.g. `nat44-in:next`).
+    pub fn feature(&mut self, arc: &'static str, node: &'static str, next_edge: &'static str) {
+        self.features.push((arc, node, next_edge));
+    }
+
+    /// The node a packet sent to `arc` reaches first.
+    pub fn arc_entry(&self, arc: &'static str) -> &'static str {
+        self.features
+            .iter()
+            .find(|f| f.0 == arc)
+            .map(|f| f.1)
+            .or_else(|| self.arcs.iter().find(|a| a.0 == arc).map(|a| a.1))
+            .unwrap_or(arc)
+    }
+
+    /// Edge aliases of the arcs: the arc's name to its first feature (or
+    /// its end), each feature's next edge to the feature after it.
+    fn arc_aliases(&self) -> Vec<(&'static str, &'static str)> {
+        let mut v = Vec::new();
+        for &(arc, end) in &self.arcs {
+            let on: Vec<_> = self.features.iter().filter(|f| f.0 == arc).collect();
+            v.push((arc, on.first().map_or(end, |f| f.1)));
+            for (i, f) in on.iter().enumerate() {
+                v.push((f.2, on.get(i + 1).map_or(end, |g| g.1)));
+            }
+        }
+        v
     }
 
     /// Frames of `ty` go to `node`.
@@ -192,7 +234,7 @@ impl Registry {
     /// The forwarding graph for one worker.
     pub fn graph(&self) -> FwdGraph {
         let nodes: Vec<_> = self.nodes.iter().map(|make| make(self)).collect();
-        let mut aliases = Vec::new();
+        let mut aliases = self.arc_aliases();
         for n in &nodes {
             for &e in n.next_nodes() {
                 let Some(reason) = e.strip_prefix(PUNT_PREFIX) else {

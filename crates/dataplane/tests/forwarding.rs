@@ -775,8 +775,10 @@ fn trace_shows_the_path_through_the_nodes() {
         path,
         vec![
             ("eth-input", "ip4-input"),
-            ("ip4-input", "ip4-lookup"),
-            ("ip4-lookup", "ip4-output"),
+            ("ip4-input", "nat44-in"),
+            ("nat44-in", "ip4-lookup"),
+            ("ip4-lookup", "nat44-out"),
+            ("nat44-out", "ip4-output"),
             ("ip4-output", "port-tx"),
         ]
     );
@@ -786,8 +788,8 @@ fn trace_shows_the_path_through_the_nodes() {
         steps[1].fields.contains("10.0.0.2 > 192.0.2.5"),
         "{steps:?}"
     );
-    assert!(steps[2].fields.contains("nexthop"), "{steps:?}");
-    assert!(steps[3].fields.contains("tx-port 1"), "{steps:?}");
+    assert!(steps[3].fields.contains("nexthop"), "{steps:?}");
+    assert!(steps[5].fields.contains("tx-port 1"), "{steps:?}");
 }
 
 // ---- kernel mirror ----

@@ -11,6 +11,7 @@
 
 mod channels;
 mod held;
+pub mod nat44;
 mod neighbour;
 mod nexthop;
 mod ports;

@@ -9,6 +9,7 @@ pub mod infra;
 pub mod ip4;
 pub mod ip6;
 pub mod l3;
+pub mod nat44;
 pub mod nd;
 pub mod punt;
 
@@ -29,5 +30,6 @@ pub fn register(r: &mut Registry) {
     arp::register(r);
     nd::register(r);
     icmp::register(r);
+    nat44::register(r);
     punt::register(r);
 }

@@ -19,7 +19,7 @@ use weir_packet::{Icmpv4Packet, IpProtocol, Ipv4Packet, Ipv4Repr};
 
 edges! {
     enum Next {
-        Lookup => "ip4-lookup",
+        Lookup => "ip4-prerouting",
     }
 }
 

@@ -12,7 +12,7 @@ use super::{options, trace_ip4, IP4_HLEN};
 
 edges! {
     enum Next {
-        Lookup => "ip4-lookup",
+        Lookup => "ip4-prerouting",
         Icmp => "icmp4-error",
     }
 }

@@ -18,11 +18,19 @@ use crate::registry::{Family, Registry};
 use crate::tables::NextHopKind;
 use weir_packet::EtherType;
 
+/// The arc from the input checks to the lookup.
+pub const PREROUTING: &str = "ip4-prerouting";
+/// The arc from the lookup to the output.
+pub const POSTROUTING: &str = "ip4-postrouting";
+
 const IP4_HLEN: usize = weir_packet::ipv4::HEADER_LEN;
 
 pub fn register(r: &mut Registry) {
     r.ethertype(EtherType::IPV4, "ip4-input");
-    r.nexthop(Family::V4, NextHopKind::Port, "ip4-output");
+    // Features (NAT) sit before the lookup and between it and the output.
+    r.arc(PREROUTING, "ip4-lookup");
+    r.arc(POSTROUTING, "ip4-output");
+    r.nexthop(Family::V4, NextHopKind::Port, POSTROUTING);
     r.nexthop(Family::V4, NextHopKind::Local, "ip4-local");
     r.node(|_| Ip4Input);
     r.node(Ip4Lookup::new);
