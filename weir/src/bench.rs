@@ -19,6 +19,8 @@ pub const SCENARIOS: &[&str] = &[
     "ipv4-fwd-1m-routes",
     "ipv6-fwd-100k-routes",
     "lpm-ipv4-1m",
+    "nat44-established",
+    "nat44-new-sessions",
 ];
 
 const GW0: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x10]);
@@ -57,6 +59,17 @@ pub struct Result {
     pub mpps_min: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mpps_max: Option<f64>,
+    /// NAT scenarios: sessions in the table at the end, the table's
+    /// memory per session it holds, and new sessions made per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_session: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_per_s: Option<f64>,
+    /// Packets NAT dropped (any reason); 0 when every flow got its session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_drops: Option<u64>,
 }
 
 /// Trials a forwarding scenario's packets are split in.
@@ -77,6 +90,8 @@ pub fn run(name: &str, opts: &Options) -> std::result::Result<Result, String> {
         "ipv4-fwd-1m-routes" => Ok(fwd_v4(name, 1_000_000, opts)),
         "ipv6-fwd-100k-routes" => Ok(fwd_v6(name, 100_000, opts)),
         "lpm-ipv4-1m" => Ok(lpm4(name)),
+        "nat44-established" => Ok(nat44(name, false, opts)),
+        "nat44-new-sessions" => Ok(nat44(name, true, opts)),
         _ => Err(format!(
             "unknown scenario {name:?}; known: {}",
             SCENARIOS.join(", ")
@@ -121,10 +136,28 @@ fn via(gw: IpAddr) -> RouteTarget {
 /// Drive one worker on this thread until `packets` have gone through.
 fn drive(
     name: &str,
-    mut control: Control,
+    control: Control,
     frames: Vec<Vec<u8>>,
     opts: &Options,
 ) -> (Result, std::sync::Arc<MemoryCounters>) {
+    let warmup = opts.packets / 10;
+    let (r, tx, _) = drive_with(name, control, frames, warmup, opts.packets);
+    (r, tx)
+}
+
+/// Like `drive`, with `warmup` packets first (untimed) and `packets`
+/// measured; also hands back the worker's counters.
+fn drive_with(
+    name: &str,
+    mut control: Control,
+    frames: Vec<Vec<u8>>,
+    warmup: u64,
+    packets: u64,
+) -> (
+    Result,
+    std::sync::Arc<MemoryCounters>,
+    weir_dataplane::WorkerStats,
+) {
     let (rxq, _) = MemoryQueue::replay(frames);
     let (txq, tx) = MemoryQueue::sink();
     let queues = vec![
@@ -150,7 +183,7 @@ fn drive(
     .with_tables(control.table_readers(&registry));
     // Warm up caches, page tables and branch predictors.
     let mut n = 0;
-    while n < opts.packets / 10 {
+    while n < warmup {
         n += w.poll() as u64;
     }
     let tx0 = tx.tx_packets.load(std::sync::atomic::Ordering::Relaxed);
@@ -158,7 +191,7 @@ fn drive(
     // so a burst of interference from the rest of the machine (a shared,
     // noisy host) moves it less than a single long run. The slowest and
     // fastest trials are reported beside it.
-    let per_trial = (opts.packets / TRIALS).max(1);
+    let per_trial = (packets / TRIALS).max(1);
     let mut trials: Vec<(f64, f64)> = Vec::with_capacity(TRIALS as usize);
     let mut done = 0u64;
     let t0 = Instant::now();
@@ -177,6 +210,7 @@ fn drive(
     }
     let secs = t0.elapsed().as_secs_f64();
     let forwarded = tx.tx_packets.load(std::sync::atomic::Ordering::Relaxed) - tx0;
+    let stats = w.stats();
     drop(control);
     trials.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (pps, cycles) = trials[trials.len() / 2];
@@ -195,7 +229,99 @@ fn drive(
             ..Default::default()
         },
         tx,
+        stats,
     )
+}
+
+/// Sessions in the NAT scenarios.
+const NAT_SESSIONS: u32 = 1 << 20;
+
+/// Source NAT of 1M flows (16384 inside hosts, 64 ports each) to a pool
+/// of 32 addresses, from p0 out of p1. `new_sessions`: every packet is
+/// a new flow, timed once through; else the flows are made first
+/// (untimed) and then sent again in random order, each hitting its
+/// session.
+fn nat44(name: &str, new_sessions: bool, opts: &Options) -> Result {
+    use weir_dataplane::modules::nat44::{Action, Filtering, Prefix4, Rule, Timeouts};
+    let mut c = control();
+    c.add_route(0, "0.0.0.0/0".parse().unwrap(), via(IpAddr::V4(gw4(0))))
+        .unwrap();
+    c.commit();
+    weir_dataplane::Nat44::set_capacity(&mut c, NAT_SESSIONS as usize);
+    let pool: Vec<u32> = (0..32).map(|i| 0xcb00_7100 + i).collect(); // 203.0.113.0/27
+    let rule = Rule {
+        name: String::new(),
+        vrf: 0,
+        port: Some(1),
+        src: vec![Prefix4::new(0x0a00_0000, 8)],
+        dst: vec![],
+        proto: None,
+        dports: None,
+        action: Action::Snat {
+            pool,
+            ports: None,
+            filtering: Filtering::EndpointIndependent,
+            paired: true,
+        },
+        timeouts: Timeouts::default(),
+        max_sessions: 0,
+        max_per_source: 0,
+    };
+    weir_dataplane::Nat44::set_rule(&mut c, "bench", rule).expect("rule");
+    let store = weir_dataplane::Nat44::store(&mut c).expect("table made");
+    let mut flows: Vec<(u32, u16, u32)> = (0..NAT_SESSIONS)
+        .map(|i| {
+            let host = i >> 6;
+            let src = 0x0a00_0000 | (host + 2);
+            let sport = 1024 + (i & 63) as u16 * 7;
+            let dst = 0x0800_0000 | (i.wrapping_mul(2_654_435_761) & 0x00ff_ffff);
+            (src, sport, dst)
+        })
+        .collect();
+    if !new_sessions {
+        // Random order: each packet a random session of the table.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in (1..flows.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            flows.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+    }
+    let frames: Vec<Vec<u8>> = flows
+        .iter()
+        .map(|&(s, sp, d)| {
+            let ip = V4::new(Ipv4Addr::from(s), Ipv4Addr::from(d));
+            frames::udp4(GW0, SRC_MAC, &ip, sp, 4789, 18) // 64-byte frames
+        })
+        .collect();
+    let n = frames.len() as u64;
+    let (warmup, packets) = if new_sessions {
+        (0, n)
+    } else {
+        (n, opts.packets)
+    };
+    let (mut r, _, stats) = drive_with(name, c, frames, warmup, packets);
+    let sessions = store.active();
+    r.sessions = Some(sessions);
+    r.bytes_per_session = Some(store.bytes() as f64 / store.capacity() as f64);
+    r.nat_drops = Some(
+        stats
+            .drops()
+            .filter(|(d, _)| d.starts_with("nat44"))
+            .map(|(_, c)| c)
+            .sum(),
+    );
+    for (d, c) in stats
+        .drops()
+        .filter(|(d, c)| d.starts_with("nat44") && *c > 0)
+    {
+        eprintln!("{d}: {c}");
+    }
+    if new_sessions {
+        r.sessions_per_s = Some(sessions as f64 / r.seconds);
+    }
+    r
 }
 
 fn fwd_v4(name: &str, routes: usize, opts: &Options) -> Result {

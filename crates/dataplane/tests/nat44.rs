@@ -52,6 +52,7 @@ fn nat_lab(rules: &[(&str, Rule)]) -> Lab {
     l.dp.control
         .set_static_neighbour(0, IpAddr::V4(v4("10.0.0.3")), HOST_A);
     l.dp.control.commit();
+    Nat44::set_capacity(&mut l.dp.control, 4096);
     for (name, r) in rules {
         Nat44::set_rule(&mut l.dp.control, name, r.clone()).unwrap();
     }
@@ -431,4 +432,75 @@ fn traffic_without_nat_rules_is_untouched() {
         flow(&l.out(1)[0]),
         (v4("10.0.0.2"), 1000, v4("192.0.2.5"), 2000)
     );
+}
+
+/// The frame a peer sends back for `f`: addresses and ports swapped,
+/// into the gateway's port whose MAC is `gw`; for ICMP an echo reply.
+fn reply_to(f: &[u8], gw: MacAddr) -> Vec<u8> {
+    let (s, sp, d, dp) = flow(f);
+    let proto = f[14 + 9];
+    match proto {
+        6 => {
+            let b = PacketBuilder::ethernet2(ROUTER_B.0, gw.0)
+                .ipv4(d.octets(), s.octets(), 64)
+                .tcp(dp, sp, 1, 65535)
+                .ack(1);
+            let mut out = Vec::new();
+            b.write(&mut out, b"reply").unwrap();
+            out
+        }
+        17 => frames::udp4(gw, ROUTER_B, &V4::new(d, s), dp, sp, 16),
+        _ => {
+            let b = PacketBuilder::ethernet2(ROUTER_B.0, gw.0)
+                .ipv4(d.octets(), s.octets(), 64)
+                .icmpv4_echo_reply(sp, 1);
+            let mut out = Vec::new();
+            b.write(&mut out, b"pong").unwrap();
+            out
+        }
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Any flow out through source NAT leaves with valid checksums and
+        /// the pool address, and its reply comes back as the original flow.
+        #[test]
+        fn out_and_back_is_the_original_flow(
+            host in 2u8..250, sport in 1u16..65535, dst in any::<u32>(), dport in 1u16..65535,
+            proto in prop::sample::select(vec![6u8, 17, 1]),
+        ) {
+            let dst = Ipv4Addr::from(0xc000_0200 | (dst & 0xff)); // 192.0.2.0/24, via B
+            let src = Ipv4Addr::new(10, 0, 0, host);
+            let mut l = nat_lab(&[("out", snat(Filtering::AddressDependent))]);
+            l.dp.control.set_static_neighbour(0, IpAddr::V4(src), HOST_A);
+            l.dp.control.commit();
+            l.dp.poll();
+            let f = match proto {
+                6 => tcp(GW0, &src.to_string(), sport, &dst.to_string(), dport, true),
+                17 => udp(GW0, &src.to_string(), sport, &dst.to_string(), dport),
+                _ => frames::ping4(GW0, HOST_A, &V4::new(src, dst), sport, 1),
+            };
+            let want = flow(&f);
+            l.send(0, f);
+            let out = l.out(1);
+            prop_assert_eq!(out.len(), 1);
+            let (s, sp, d, dp) = flow(&out[0]);
+            prop_assert_eq!(s, v4(POOL));
+            prop_assert_eq!((d, dp), (want.2, if proto == 1 { sp } else { want.3 }));
+            if proto != 1 {
+                prop_assert_eq!(sp % 2, want.1 % 2, "parity");
+                prop_assert_eq!(sp < 1024, want.1 < 1024, "range");
+            }
+            l.send(1, reply_to(&out[0], GW1));
+            let back = l.out(0);
+            prop_assert_eq!(back.len(), 1);
+            prop_assert_eq!(flow(&back[0]), (want.2, want.3, want.0, want.1));
+        }
+    }
 }

@@ -91,6 +91,19 @@ impl Index {
         crate::prefetch::read(&self.buckets[self.home(h)]);
     }
 
+    /// The first value in `h`'s home bucket under its tag, unchecked: what
+    /// to prefetch before `find` checks it.
+    #[inline(always)]
+    pub fn candidate(&self, h: Hash) -> Option<u32> {
+        let tag = h.tag();
+        self.buckets[self.home(h)]
+            .slots
+            .iter()
+            .map(|s| s.load(Relaxed))
+            .find(|v| v & !0xffff_ffff == tag)
+            .map(|v| v as u32)
+    }
+
     /// The first value under `h`'s tag that `is` accepts.
     #[inline]
     pub fn find(&self, h: Hash, mut is: impl FnMut(u32) -> bool) -> Option<u32> {

@@ -158,7 +158,13 @@ impl Node<Fwd> for Nat44In {
             self.kinds.push(k);
             self.hashes.push(h);
         }
-        // Pass 2: translate.
+        // Pass 2: bring in the sessions the buckets point at.
+        for &h in &self.hashes {
+            if h.0 != 0 {
+                store.prefetch_session(h);
+            }
+        }
+        // Pass 3: translate.
         for (i, &id) in pkts.iter().enumerate() {
             out.next(i, Next::Continue);
             let Some(kind) = self.kinds[i] else { continue };
@@ -393,7 +399,7 @@ impl Nat44In {
         }
         // A mapping of source NAT that lets this sender in. ICMP queries
         // from outside never reach inside hosts through a mapping.
-        if t.proto == 1 {
+        if t.proto == 1 || !rules.is_outside(t.dst) {
             return Ok(None);
         }
         let Some((m, mvrf, iip, iport)) = store.mapping_from_outside(t.proto, t.dst, t.dport)

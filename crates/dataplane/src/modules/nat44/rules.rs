@@ -164,6 +164,9 @@ pub struct Rules {
     pub snat: Vec<Vec<u16>>,
     pub dnat: Vec<Vec<u16>>,
     pub one_to_one: Vec<Vec<u16>>,
+    /// Every destination NAT and every source NAT rule, whatever its VRF.
+    pub dnat_all: Vec<u16>,
+    pub snat_all: Vec<u16>,
     /// VRFs whose packets NAT looks at: those of the rules and of the
     /// ports they name.
     pub active: Vec<bool>,
@@ -198,6 +201,7 @@ impl Rules {
             match &rule.action {
                 Action::Snat { pool, .. } => {
                     r.snat[vrf].push(id as u16);
+                    r.snat_all.push(id as u16);
                     r.outside.extend(pool.iter().map(|&a| Prefix4::new(a, 32)));
                     if pool.is_empty() {
                         if let Some(p) = rule.port {
@@ -208,6 +212,7 @@ impl Rules {
                 }
                 Action::Dnat { .. } => {
                     r.dnat[vrf].push(id as u16);
+                    r.dnat_all.push(id as u16);
                     r.outside.extend(rule.dst.iter().copied());
                 }
                 Action::OneToOne { outside, .. } => {
@@ -243,9 +248,8 @@ impl Rules {
     /// A destination NAT rule forwards (`a`, `port`) of `proto`: the
     /// allocator keeps off it.
     pub fn forwarded(&self, proto: u8, a: u32, port: u16) -> bool {
-        self.dnat
+        self.dnat_all
             .iter()
-            .flatten()
             .filter_map(|&id| self.rule(id))
             .any(|r| {
                 r.proto.is_none_or(|p| p == proto)
@@ -260,9 +264,8 @@ impl Rules {
         a: u32,
         masq: impl Fn(&Rule) -> Option<u32>,
     ) -> Option<(u16, &Rule)> {
-        self.snat
+        self.snat_all
             .iter()
-            .flatten()
             .filter_map(|&id| self.rule(id).map(|r| (id, r)))
             .find(|(_, r)| r.pool_has(a, masq(r)))
     }

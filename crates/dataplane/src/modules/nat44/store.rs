@@ -366,6 +366,17 @@ impl Store {
         self.sidx.prefetch(h);
     }
 
+    /// Bring in the session `h` most likely leads to (its home bucket
+    /// should be in the cache already: `prefetch` a step earlier).
+    #[inline(always)]
+    pub fn prefetch_session(&self, h: Hash) {
+        if let Some(v) = self.sidx.candidate(h) {
+            if let Some(s) = self.sessions.get((v & !REPLY) as usize) {
+                crate::prefetch::read(s);
+            }
+        }
+    }
+
     /// The session of a packet with tuple `t` in `vrf`, and which way it
     /// goes through it.
     #[inline]
