@@ -43,6 +43,76 @@ impl Default for Testbed {
     }
 }
 
+/// NAT44 on the outside port p1: source NAT of 10.0.0.0/8 to a pool,
+/// a port forward to host 10.0.0.2, and 1:1 for 10.2.5.0/25.
+fn nat_rules(c: &mut crate::Control) {
+    use crate::modules::nat44::{Action, Filtering, Ports, Prefix4, Rule, Timeouts};
+    let a = |s: &str| u32::from(s.parse::<Ipv4Addr>().expect("address"));
+    let rule = |action, src: Vec<Prefix4>, dst: Vec<Prefix4>, proto, dports| Rule {
+        name: String::new(),
+        vrf: 0,
+        port: Some(1),
+        src,
+        dst,
+        proto,
+        dports,
+        action,
+        timeouts: Timeouts::default(),
+        max_sessions: 0,
+        max_per_source: 4,
+    };
+    crate::Nat44::set_capacity(c, 4096);
+    let rules = [
+        (
+            "out",
+            rule(
+                Action::Snat {
+                    pool: vec![a("198.51.100.10")],
+                    ports: None,
+                    filtering: Filtering::AddressDependent,
+                    paired: true,
+                },
+                vec![Prefix4::new(a("10.0.0.0"), 8)],
+                vec![],
+                None,
+                None,
+            ),
+        ),
+        (
+            "web",
+            rule(
+                Action::Dnat {
+                    to: a("10.0.0.2"),
+                    ports: Some(Ports {
+                        first: 8080,
+                        last: 8080,
+                    }),
+                },
+                vec![],
+                vec![Prefix4::new(a("198.51.100.20"), 32)],
+                Some(6),
+                Some(Ports { first: 80, last: 80 }),
+            ),
+        ),
+        (
+            "static",
+            rule(
+                Action::OneToOne {
+                    inside: Prefix4::new(a("10.2.5.0"), 25),
+                    outside: Prefix4::new(a("198.51.100.128"), 25),
+                },
+                vec![],
+                vec![],
+                None,
+                None,
+            ),
+        ),
+    ];
+    for (name, r) in rules {
+        crate::Nat44::set_rule(c, name, r).expect("NAT rule");
+    }
+}
+
 impl Testbed {
     pub fn new() -> Testbed {
         let mut b = Builder::new(1);
@@ -94,6 +164,8 @@ impl Testbed {
         c.add_vrf(7);
         c.add_route(0, n("100.64.0.0/10"), RouteTarget::Table(7))
             .expect("route");
+        c.commit();
+        nat_rules(c);
         let mut dp = b.build();
         dp.control.commit();
         dp.poll();
