@@ -90,6 +90,9 @@ pub struct E2eResult {
     pub weir: Figures,
     /// The kernel arrangement that was best in most rounds.
     pub kernel_best: String,
+    /// The best kernel arrangement's rate (median round) and weir's.
+    pub kernel_pps: f64,
+    pub weir_pps: f64,
     /// Best kernel rate per round, median.
     pub kernel_best_pps: f64,
     pub kernel: BTreeMap<String, Figures>,
@@ -129,7 +132,20 @@ links:
     .expect("built-in lab")
 }
 
-fn weir_day0(driver: &str) -> String {
+/// The source NAT rule of `e2e-nat44`: what the gateway sends out of
+/// wan leaves from wan's own address (nftables' masquerade, for the
+/// kernel).
+const NAT_RULE: &str = r#"---
+apiVersion: weir/v1
+kind: NatRule
+metadata: { name: masquerade }
+spec: { type: snat44, interface: wan, match: { source: [10.1.0.0/24] }, translate: { masquerade: true } }
+"#;
+
+const NFT_MASQUERADE: &str = "table ip nat { chain post { type nat hook postrouting priority 100; policy accept; oifname \"wan\" ip saddr 10.1.0.0/24 masquerade; } }";
+
+fn weir_day0(driver: &str, nat: bool) -> String {
+    let nat = if nat { NAT_RULE } else { "" };
     format!(
         r#"apiVersion: weir/v1
 kind: Interface
@@ -145,7 +161,7 @@ apiVersion: weir/v1
 kind: Route
 metadata: {{ name: bench }}
 spec: {{ prefix: 10.3.0.0/16, nextHop: {{ address: 10.2.0.2 }} }}
-"#
+{nat}"#
     )
 }
 
@@ -247,6 +263,8 @@ struct Bed {
     router_threads: Vec<u32>,
     weir: Option<Child>,
     trials: Vec<Trial>,
+    /// The router masquerades what it sends out of wan.
+    nat: bool,
 }
 
 impl Drop for Bed {
@@ -275,7 +293,7 @@ struct Trial {
 }
 
 impl Bed {
-    fn new(label: &str, gen_kind: DriverKind) -> Result<Bed, String> {
+    fn new(label: &str, gen_kind: DriverKind, nat: bool) -> Result<Bed, String> {
         let name = unique_name("").replace('-', "");
         let lab = topology(&format!("{name}{label}"))
             .up()
@@ -306,6 +324,7 @@ impl Bed {
             router_threads: Vec::new(),
             weir: None,
             trials: Vec::new(),
+            nat,
         })
     }
 
@@ -326,6 +345,9 @@ impl Bed {
             "ip", "neigh", "replace", "10.2.0.2", "lladdr", SINK_MAC, "dev", "wan",
         ])?;
         self.router(&["ip", "route", "add", "10.3.0.0/16", "via", "10.2.0.2"])?;
+        if self.nat {
+            self.router(&["nft", NFT_MASQUERADE])?;
+        }
         match mode {
             "sender-cpu0" => {}
             "rps-cpu1" => self.router(&[
@@ -366,7 +388,7 @@ impl Bed {
     fn weir(&mut self, driver: &str, dir: &std::path::Path) -> Result<(), String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let cfg = dir.join(format!("router-{driver}.yaml"));
-        std::fs::write(&cfg, weir_day0(driver)).map_err(|e| e.to_string())?;
+        std::fs::write(&cfg, weir_day0(driver, self.nat)).map_err(|e| e.to_string())?;
         let ready = dir.join(format!("ready-{driver}"));
         let log = dir.join(format!("weir-{driver}.log"));
         let child = self
@@ -534,8 +556,24 @@ const KERNEL_DESCRIPTIONS: [(&str, &str); 3] = [
     ),
 ];
 
-pub fn run(secs: f64, rounds: usize, drivers: &[&str]) -> Result<Vec<E2eResult>, String> {
-    for tool in ["ethtool", "sysctl", "sleep", "taskset", "chrt"] {
+/// Scenarios on real interfaces (run only when named).
+pub const SCENARIOS: &[&str] = &["e2e-ipv4-fwd", "e2e-nat44"];
+
+/// `scenario`: `e2e-ipv4-fwd`, or `e2e-nat44` (the same with source NAT:
+/// nftables masquerade in the kernel, a masquerading NatRule in weir).
+pub fn run(
+    scenario: &str,
+    secs: f64,
+    rounds: usize,
+    drivers: &[&str],
+) -> Result<Vec<E2eResult>, String> {
+    let nat = scenario == "e2e-nat44";
+    let tools: &[&str] = if nat {
+        &["ethtool", "sysctl", "sleep", "taskset", "chrt", "nft"]
+    } else {
+        &["ethtool", "sysctl", "sleep", "taskset", "chrt"]
+    };
+    for &tool in tools {
         if Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -547,13 +585,15 @@ pub fn run(secs: f64, rounds: usize, drivers: &[&str]) -> Result<Vec<E2eResult>,
     }
     let dir = std::env::temp_dir().join(unique_name("-bench"));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let result = run_in(&dir, secs, rounds, drivers);
+    let result = run_in(&dir, scenario, nat, secs, rounds, drivers);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
 fn run_in(
     dir: &std::path::Path,
+    scenario: &str,
+    nat: bool,
     secs: f64,
     rounds: usize,
     drivers: &[&str],
@@ -561,9 +601,9 @@ fn run_in(
     let frames = frames();
     // The generator: AF_XDP, or AF_PACKET where AF_XDP is refused.
     let mut gen_kind = DriverKind::AfXdp;
-    let probe = Bed::new("p", gen_kind).or_else(|e| {
+    let probe = Bed::new("p", gen_kind, false).or_else(|e| {
         gen_kind = DriverKind::AfPacket;
-        Bed::new("p", gen_kind).map_err(|e2| format!("{e}; {e2}"))
+        Bed::new("p", gen_kind, false).map_err(|e2| format!("{e}; {e2}"))
     })?;
     drop(probe);
     let generator = format!(
@@ -576,7 +616,7 @@ fn run_in(
 
     let mut kernel: Vec<(&str, Result<Bed, String>)> = Vec::new();
     for (i, mode) in KERNEL.iter().enumerate() {
-        let bed = Bed::new(&format!("k{i}"), gen_kind).and_then(|mut b| {
+        let bed = Bed::new(&format!("k{i}"), gen_kind, nat).and_then(|mut b| {
             b.kernel(mode)?;
             Ok(b)
         });
@@ -584,7 +624,7 @@ fn run_in(
     }
     let mut weir: Vec<(&str, Bed)> = Vec::new();
     for (i, d) in drivers.iter().enumerate() {
-        let mut b = Bed::new(&format!("w{i}"), gen_kind)?;
+        let mut b = Bed::new(&format!("w{i}"), gen_kind, nat)?;
         b.weir(d, dir)?;
         weir.push((d, b));
     }
@@ -668,7 +708,9 @@ fn run_in(
             .collect();
         let pps = w.pps;
         results.push(E2eResult {
-            scenario: "e2e-ipv4-fwd".into(),
+            scenario: scenario.into(),
+            kernel_pps: median(&best_pps),
+            weir_pps: pps,
             driver: d.to_string(),
             seconds_per_trial: secs,
             rounds,

@@ -78,15 +78,18 @@ fn main() {
                 scenarios
             };
             // Scenarios on real interfaces run only when named.
-            if names.iter().any(|n| n == "e2e-ipv4-fwd") {
-                match bench_e2e::run(1.0, 5, &["afxdp", "afpacket"]) {
+            for n in names
+                .iter()
+                .filter(|n| bench_e2e::SCENARIOS.contains(&n.as_str()))
+            {
+                match bench_e2e::run(n, 1.0, 5, &["afxdp", "afpacket"]) {
                     Ok(rs) => {
                         for r in rs {
                             println!("{}", serde_json::to_string(&r).expect("serializable"));
                         }
                     }
                     Err(e) => {
-                        eprintln!("weir bench e2e-ipv4-fwd: {e}");
+                        eprintln!("weir bench {n}: {e}");
                         std::process::exit(1);
                     }
                 }
@@ -111,7 +114,8 @@ fn main() {
             let names: Vec<String> = names
                 .into_iter()
                 .filter(|n| {
-                    n != "e2e-ipv4-fwd" && !bench_reconcile::SCENARIOS.contains(&n.as_str())
+                    !bench_e2e::SCENARIOS.contains(&n.as_str())
+                        && !bench_reconcile::SCENARIOS.contains(&n.as_str())
                 })
                 .collect();
             if names.is_empty() {
@@ -122,9 +126,10 @@ fn main() {
                 .find(|n| !bench::SCENARIOS.contains(&n.as_str()))
             {
                 eprintln!(
-                    "weir bench: unknown scenario {bad:?}; known: {}, {}, e2e-ipv4-fwd",
+                    "weir bench: unknown scenario {bad:?}; known: {}, {}, {}",
                     bench::SCENARIOS.join(", "),
-                    bench_reconcile::SCENARIOS.join(", ")
+                    bench_reconcile::SCENARIOS.join(", "),
+                    bench_e2e::SCENARIOS.join(", ")
                 );
                 std::process::exit(2);
             }
