@@ -102,9 +102,12 @@ impl Filter {
     }
 }
 
+/// An address and port.
+type Endpoint = (u32, u16);
+
 /// A session from the inside host's side: (inside, outside, remote)
 /// endpoints and the VRF of the inside host.
-fn sides(s: &SessionView) -> ((u32, u16), (u32, u16), (u32, u16), u16) {
+fn sides(s: &SessionView) -> (Endpoint, Endpoint, Endpoint, u16) {
     let (o, x) = (&s.orig, &s.xlat);
     // (An ICMP query's identifier is in both ports: only its address
     // tells.)
@@ -146,7 +149,7 @@ pub fn state_name(proto: u8, st: u8) -> &'static str {
     }
 }
 
-fn endpoint((a, p): (u32, u16)) -> String {
+fn endpoint((a, p): Endpoint) -> String {
     format!("{}:{p}", Ipv4Addr::from(a))
 }
 
