@@ -190,6 +190,35 @@ fn masquerade_uses_the_interface_port_and_an_empty_pool() {
 }
 
 #[test]
+fn masquerade_follows_a_change_of_the_interface_address() {
+    let mut g = gw();
+    g.blue();
+    g.put(
+        "NatRule",
+        "masq",
+        json!({"vpc": "blue", "type": "snat44", "interface": "wan",
+            "translate": {"masquerade": true}}),
+    );
+    let outside = |g: &Gw| {
+        let mut agent = g.agent.lock().unwrap();
+        let t = agent.control.table::<Nat44Table>().load();
+        (
+            t.rules.is_outside(a("192.0.2.1")),
+            t.rules.is_outside(a("192.0.2.77")),
+        )
+    };
+    assert_eq!(outside(&g), (true, false));
+    g.put(
+        "Interface",
+        "wan",
+        json!({"hostInterface": "mem0", "driver": "memory", "vpc": "blue",
+            "addresses": ["192.0.2.77/24"]}),
+    );
+    assert_eq!(g.state("Interface", "wan"), State::Configured);
+    assert_eq!(outside(&g), (false, true));
+}
+
+#[test]
 fn a_rule_waits_for_its_vpc_and_interface() {
     let mut g = gw();
     g.put(
