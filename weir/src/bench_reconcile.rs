@@ -93,6 +93,7 @@ pub fn reconcile_single_change() -> Result<Value, String> {
         no_mirror: true,
         ready_file: None,
         history: weir_store::DEFAULT_HISTORY,
+        nat_sessions: weir_dataplane::modules::nat44::DEFAULT_CAPACITY,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let d = weir_daemon::Daemon::start(&args, stop).map_err(|e| e.1)?;

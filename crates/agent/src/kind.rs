@@ -119,6 +119,7 @@ pub const KINDS: &[Registration] = &[
     Registration::of::<crate::subnet::Subnet>(),
     Registration::of::<crate::route::Route>(),
     Registration::of::<crate::peering::Peering>(),
+    Registration::of::<crate::nat::NatRule>(),
 ];
 
 /// Whether the agent applies objects of `kind`.

@@ -1,6 +1,6 @@
 //! The agent: turns `weir/v1` objects into dataplane state and runs the
 //! workers. Each kind it applies is a folder (`vpc/`, `interface/`,
-//! `subnet/`, `route/`, `peering/`) with one [`kind::Apply`]: create,
+//! `subnet/`, `route/`, `peering/`, `nat/`) with one [`kind::Apply`]: create,
 //! update and delete, each succeeding with the object's metadata (kept by
 //! the reconciler's engine) or failing with what it waits for
 //! (`AgentError::Missing`) or why it cannot be done. [`kind::KINDS`]
@@ -13,6 +13,7 @@
 pub mod host;
 pub mod interface;
 pub mod kind;
+pub mod nat;
 pub mod peering;
 pub mod route;
 pub mod subnet;

@@ -6,7 +6,8 @@
 //! | `GET /v1/status` | objects by state, and each object's state |
 //! | `GET /v1/history?limit=N` | the last reconciler transactions with their operations |
 //! | `GET /v1/graph` | the dependency graph in Graphviz DOT |
-//! | `GET /v1/stats` | dataplane counters: per node and per drop reason |
+//! | `GET /v1/stats` | dataplane counters: per node and per drop reason, and NAT per rule |
+//! | `GET /v1/sessions?vpc=&rule=&inside=&outside=&protocol=&limit=` | live NAT sessions |
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,7 @@ pub fn router(rec: Rec, agent: Arc<Mutex<Agent>>) -> Router {
         .route("/v1/history", get(history))
         .route("/v1/graph", get(graph))
         .route("/v1/stats", get(stats))
+        .route("/v1/sessions", get(sessions))
         .with_state(Daemon { rec, agent })
 }
 
@@ -129,9 +131,25 @@ async fn stats(State(d): State<Daemon>) -> Json<Value> {
         .filter(|(_, n)| *n > 0)
         .map(|(r, n)| (r.to_string(), json!(n)))
         .collect();
+    let nat = crate::nat::stats(&d.agent);
     Json(
-        json!({ "rxPackets": st.rx_packets, "txPackets": st.tx_packets, "workers": workers, "nodes": nodes, "reasons": reasons }),
+        json!({ "rxPackets": st.rx_packets, "txPackets": st.tx_packets, "workers": workers, "nodes": nodes, "reasons": reasons, "nat": nat }),
     )
+}
+
+async fn sessions(
+    State(d): State<Daemon>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) =
+        q.map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))?;
+    let filter = crate::nat::Filter::parse(&q)?;
+    let agent = d.agent.clone();
+    // A walk of the whole session table: off the runtime's threads.
+    tokio::task::spawn_blocking(move || crate::nat::sessions(&agent, &filter))
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// The OpenAPI `paths` of these endpoints and the schemas they use.
@@ -177,6 +195,32 @@ pub fn openapi_paths() -> (Map<String, Value>, Map<String, Value>) {
                     "node": {"type": "string"}, "calls": count, "packets": count, "cycles": count}}},
             "reasons": {"type": "object", "additionalProperties": count,
                 "description": "packets dropped per reason, reasons with none left out"},
+            "nat": {"type": "object", "required": ["capacity", "active", "rules"],
+                "description": "NAT44: the session table and each rule's sessions",
+                "properties": {
+                    "capacity": count, "active": count,
+                    "rules": {"type": "array", "items": {"type": "object",
+                        "required": ["name", "active", "created", "expired"], "properties": {
+                            "name": {"type": "string"}, "active": count,
+                            "created": count, "expired": count}}}}},
+        }
+    }));
+    let endpoint =
+        json!({"type": "string", "description": "address:port (ICMP: the query identifier)"});
+    schemas.insert("Sessions".into(), json!({
+        "type": "object", "required": ["total", "items"], "properties": {
+            "total": {"type": "integer", "minimum": 0,
+                "description": "sessions the filters take, items holding at most limit of them"},
+            "items": {"type": "array", "items": {"type": "object",
+                "required": ["vpc", "rule", "protocol", "inside", "outside", "remote", "state", "idle"],
+                "properties": {
+                    "vpc": {"type": ["string", "null"], "description": "the VPC of the inside host"},
+                    "rule": {"type": ["string", "null"], "description": "the NatRule that made the session"},
+                    "protocol": {"type": "string", "description": "tcp, udp, icmp or the protocol number"},
+                    "inside": endpoint, "outside": endpoint.clone(), "remote": endpoint.clone(),
+                    "state": {"enum": ["active", "syn-sent", "established", "fin-wait", "closing", "reset"],
+                        "description": "TCP's state; active for other protocols"},
+                    "idle": {"type": "integer", "minimum": 0, "description": "seconds since the last packet"}}}},
         }
     }));
     let mut paths = Map::new();
@@ -201,11 +245,25 @@ pub fn openapi_paths() -> (Map<String, Value>, Map<String, Value>) {
                 "content": {"text/vnd.graphviz": {"schema": {"type": "string"}}}}))], &["401"]),
         }}),
     );
+    let text_query = |d: &str| json!({"type": "string", "description": d});
+    paths.insert("/v1/sessions".into(), json!({"get": {
+        "operationId": "daemonSessions", "tags": ["daemon"],
+        "summary": "Live NAT sessions, filtered",
+        "parameters": [
+            {"name": "vpc", "in": "query", "required": false, "schema": text_query("The VPC of the inside host")},
+            {"name": "rule", "in": "query", "required": false, "schema": text_query("The NatRule's name")},
+            {"name": "inside", "in": "query", "required": false, "schema": text_query("The inside host's IPv4 address")},
+            {"name": "outside", "in": "query", "required": false, "schema": text_query("The translated IPv4 address")},
+            {"name": "protocol", "in": "query", "required": false, "schema": text_query("tcp, udp, icmp or a protocol number")},
+            {"name": "limit", "in": "query", "required": false,
+                "schema": unsigned_query("How many sessions to list (default 1000)")}],
+        "responses": responses(&[("200", ok("Sessions", schema_ref("Sessions")))], &["400", "401"]),
+    }}));
     paths.insert(
         "/v1/stats".into(),
         json!({"get": {
             "operationId": "daemonStats", "tags": ["daemon"],
-            "summary": "Dataplane counters: per node and per drop reason",
+            "summary": "Dataplane counters: per node and per drop reason, and NAT per rule",
             "responses": responses(&[("200", ok("Counters", schema_ref("Stats")))], &["401"]),
         }}),
     );

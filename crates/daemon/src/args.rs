@@ -44,4 +44,8 @@ pub struct ServeArgs {
     /// compacted away; a watch from before them is told to relist).
     #[arg(long, default_value_t = weir_store::DEFAULT_HISTORY, value_parser = clap::value_parser!(u64).range(1..))]
     pub history: u64,
+    /// Sessions the NAT table holds (allocated when the first NatRule
+    /// is applied).
+    #[arg(long, default_value_t = weir_dataplane::modules::nat44::DEFAULT_CAPACITY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub nat_sessions: usize,
 }

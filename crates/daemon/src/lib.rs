@@ -10,6 +10,7 @@
 pub mod api;
 mod args;
 mod control;
+pub mod nat;
 mod status;
 mod unsupported;
 mod watch;
@@ -81,6 +82,8 @@ impl Daemon {
             cores: args.cores.clone(),
             mirror: !args.no_mirror,
         })));
+        // Before any rule: the table is allocated with the first one.
+        weir_dataplane::Nat44::set_capacity(&mut agent.lock().unwrap().control, args.nat_sessions);
         let (status_tx, status_rx) = mpsc::channel::<Vec<StatusChange>>();
         let generations: Generations = Arc::default();
         let spec_tx = status_tx.clone();

@@ -8,6 +8,10 @@
 //! the reconciler has seen it (not Unknown). A failed value is tried again
 //! when it changes or on resync, so a gateway restarted with support for
 //! the kind applies it.
+//!
+//! A kind the agent applies in part refuses the rest the same way, from
+//! its own descriptor: NatRule's nat64 and nat66 types fail with "nat64
+//! rules are not supported on this gateway yet" (see `weir_agent::nat`).
 
 use weir_agent::Desired;
 use weir_model::key_prefix;

@@ -187,6 +187,7 @@ impl Run {
             no_mirror: true,
             ready_file: None,
             history: 1000,
+            nat_sessions: 4096,
         };
         let daemon = match Daemon::start(&args, Arc::new(AtomicBool::new(false))) {
             Ok(d) => d,

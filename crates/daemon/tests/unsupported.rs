@@ -1,4 +1,5 @@
-//! An object of a kind this gateway does not apply is not stored as if it
+//! An object this gateway does not apply (a kind it has no support for,
+//! or a NatRule of a type it does not translate) is not stored as if it
 //! worked: its status says it is not applied, and why.
 
 use std::sync::atomic::AtomicBool;
@@ -13,6 +14,16 @@ apiVersion: weir/v1
 kind: Vpc
 metadata: {name: blue}
 spec: {}
+---
+apiVersion: weir/v1
+kind: NatRule
+metadata: {name: six}
+spec:
+  type: nat64
+  match:
+    destination: [64:ff9b::/96]
+  translate:
+    addresses: [192.0.2.64/28]
 ---
 apiVersion: weir/v1
 kind: NatRule
@@ -43,6 +54,7 @@ fn args(dir: &std::path::Path) -> ServeArgs {
         no_mirror: true,
         ready_file: None,
         history: weir_store::DEFAULT_HISTORY,
+        nat_sessions: 4096,
     }
 }
 
@@ -59,7 +71,7 @@ fn settled(d: &Daemon, kind: &str, name: &str) -> Object {
 }
 
 #[test]
-fn a_kind_with_no_descriptor_is_reported_not_applied() {
+fn a_nat_type_the_gateway_does_not_translate_is_reported_not_applied() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(&args(dir.path()), Arc::new(AtomicBool::new(false)))
         .unwrap_or_else(|e| panic!("start: {}", e.1));
@@ -67,13 +79,17 @@ fn a_kind_with_no_descriptor_is_reported_not_applied() {
     let vpc = settled(&d, "Vpc", "blue");
     assert_eq!(vpc.status.unwrap().state, State::Configured);
 
-    let nat = settled(&d, "NatRule", "web");
+    let nat = settled(&d, "NatRule", "six");
     let status = nat.status.expect("a status");
     assert_eq!(status.state, State::Failed);
     assert_eq!(
         status.reason.as_deref(),
-        Some("no NatRule support on this gateway (node gw1)")
+        Some("nat64 rules are not supported on this gateway yet")
     );
     assert_eq!(status.observed_generation, Some(1));
+
+    // The other types of the kind are applied.
+    let web = settled(&d, "NatRule", "web");
+    assert_eq!(web.status.unwrap().state, State::Configured);
     d.shutdown();
 }

@@ -30,6 +30,101 @@ pub struct Conn {
     pub token_file: Option<PathBuf>,
 }
 
+/// What `weir get sessions` asks for.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// sessions: only those of inside hosts in this VPC.
+    #[arg(long, value_name = "VPC")]
+    pub vpc: Option<String>,
+    /// sessions: only those of this NatRule.
+    #[arg(long, value_name = "NAME")]
+    pub rule: Option<String>,
+    /// sessions: only those of this inside address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub inside: Option<String>,
+    /// sessions: only those translated to this address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub outside: Option<String>,
+    /// sessions: tcp, udp, icmp or a protocol number.
+    #[arg(long, value_name = "PROTO")]
+    pub protocol: Option<String>,
+    /// sessions: how many to show (default 1000).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+}
+
+impl SessionFilter {
+    fn is_empty(&self) -> bool {
+        self.vpc.is_none()
+            && self.rule.is_none()
+            && self.inside.is_none()
+            && self.outside.is_none()
+            && self.protocol.is_none()
+            && self.limit.is_none()
+    }
+
+    /// `/v1/sessions` with the filters as its query string.
+    fn path(&self) -> String {
+        let limit = self.limit.map(|n| n.to_string());
+        let params: Vec<String> = [
+            ("vpc", self.vpc.as_deref()),
+            ("rule", self.rule.as_deref()),
+            ("inside", self.inside.as_deref()),
+            ("outside", self.outside.as_deref()),
+            ("protocol", self.protocol.as_deref()),
+            ("limit", limit.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", query_escape(v))))
+        .collect();
+        if params.is_empty() {
+            "/v1/sessions".into()
+        } else {
+            format!("/v1/sessions?{}", params.join("&"))
+        }
+    }
+}
+
+/// Percent-encodes all but unreserved characters (RFC 3986).
+fn query_escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn is_sessions(kind: &str) -> bool {
+    matches!(kind.to_ascii_lowercase().as_str(), "sessions" | "session")
+}
+
+/// `weir get sessions`.
+async fn get_sessions(c: &Client, f: &SessionFilter, output: Output) -> i32 {
+    let (status, body) = match c.raw(axum::http::Method::GET, &f.path(), None).await {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        let msg = v["error"]
+            .as_str()
+            .map_or_else(|| String::from_utf8_lossy(&body).into_owned(), String::from);
+        eprintln!("error: {msg}");
+        return if status.as_u16() == 400 { USAGE } else { ERROR };
+    }
+    match output {
+        Output::Table => print!("{}", output::sessions(&v)),
+        Output::Json => {
+            println!("{}", serde_json::to_string_pretty(&v).expect("JSON"))
+        }
+        Output::Yaml => print!("{}", serde_norway::to_string(&v).expect("YAML")),
+    }
+    OK
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
     Table,
@@ -55,9 +150,10 @@ pub enum ApiCommand {
         #[command(flatten)]
         conn: Conn,
     },
-    /// List objects of a kind, or show one.
+    /// List objects of a kind, or show one; `get sessions` lists the
+    /// gateway's NAT sessions.
     Get {
-        /// Kind: Route, route or routes.
+        /// Kind: Route, route or routes; or sessions.
         kind: String,
         name: Option<String>,
         #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
@@ -65,6 +161,8 @@ pub enum ApiCommand {
         /// Label selector: a=b,c!=d.
         #[arg(short = 'l', long)]
         selector: Option<String>,
+        #[command(flatten)]
+        sessions: SessionFilter,
         #[command(flatten)]
         conn: Conn,
     },
@@ -356,12 +454,24 @@ async fn client_command(cmd: ApiCommand) -> i32 {
             name,
             output,
             selector,
+            sessions,
             conn,
         } => {
             let c = match client(&conn) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            if is_sessions(&kind) {
+                if name.is_some() || selector.is_some() {
+                    eprintln!("error: get sessions takes filters (--vpc, --rule, --inside, --outside, --protocol, --limit), not a name or a selector");
+                    return USAGE;
+                }
+                return get_sessions(&c, &sessions, output).await;
+            }
+            if !sessions.is_empty() {
+                eprintln!("error: --vpc, --rule, --inside, --outside, --protocol and --limit are for get sessions");
+                return USAGE;
+            }
             let (reg, kind) = match registry_for(&c, &kind).await {
                 Ok(x) => x,
                 Err(code) => return code,

@@ -169,7 +169,7 @@ pub fn history(v: &Value) -> String {
 
 /// Per-node counters and drop reasons, the shape of `GET /v1/stats`:
 /// `{rxPackets, txPackets, nodes: [{node, calls, packets, cycles}],
-/// reasons: {name: count}}`.
+/// reasons: {name: count}, nat: {capacity, active, rules}}`.
 pub fn stats(v: &Value) -> String {
     let mut s = format!(
         "rx {} packets, tx {} packets\n\n",
@@ -232,6 +232,83 @@ pub fn stats(v: &Value) -> String {
     } else {
         s.push_str(&table_aligned(&rows, &[false, true]));
     }
+    s.push_str(&nat_stats(&v["nat"]));
+    s
+}
+
+/// Seconds as `42s`, `5m`, `3h`, `2d`.
+fn duration(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// `weir get sessions`, the shape of `GET /v1/sessions`: `{total,
+/// items: [{vpc, rule, protocol, inside, outside, remote, state, idle}]}`.
+pub fn sessions(v: &Value) -> String {
+    let items = v["items"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let mut s = String::new();
+    if !items.is_empty() {
+        let mut rows = vec![[
+            "PROTO", "INSIDE", "OUTSIDE", "REMOTE", "STATE", "IDLE", "RULE", "VPC",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for i in items {
+            rows.push(vec![
+                text(&i["protocol"]),
+                text(&i["inside"]),
+                text(&i["outside"]),
+                text(&i["remote"]),
+                text(&i["state"]),
+                duration(count(&i["idle"])),
+                text(&i["rule"]),
+                text(&i["vpc"]),
+            ]);
+        }
+        let mut right = [false; 8];
+        right[5] = true;
+        s.push_str(&table_aligned(&rows, &right));
+    }
+    let total = count(&v["total"]);
+    s.push_str(&format!(
+        "{total} session{} (showing {})\n",
+        if total == 1 { "" } else { "s" },
+        items.len()
+    ));
+    s
+}
+
+/// The NAT part of `weir stats`: `{capacity, active, rules: [{name,
+/// active, created, expired}]}`; nothing when no rule is in place.
+fn nat_stats(v: &Value) -> String {
+    let rules = v["rules"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if rules.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "\nNAT: {} of {} sessions in use\n",
+        count(&v["active"]),
+        count(&v["capacity"])
+    );
+    let mut rows = vec![vec![
+        "NAT RULE".to_string(),
+        "ACTIVE".into(),
+        "CREATED".into(),
+        "EXPIRED".into(),
+    ]];
+    for r in rules {
+        rows.push(vec![
+            text(&r["name"]),
+            count(&r["active"]).to_string(),
+            count(&r["created"]).to_string(),
+            count(&r["expired"]).to_string(),
+        ]);
+    }
+    s.push_str(&table_aligned(&rows, &[false, true, true, true]));
     s
 }
 
@@ -530,6 +607,79 @@ mod tests {
         let empty = stats(&json!({"rxPackets": 0, "txPackets": 0, "nodes": [], "reasons": {}}));
         whole_lines(&empty);
         assert!(empty.contains("No drops."), "{empty}");
+    }
+
+    #[test]
+    fn sessions_are_a_table_and_a_count() {
+        let v = json!({"total": 5, "items": [
+            {"vpc": "blue", "rule": "out", "protocol": "udp", "inside": "10.0.0.2:40000",
+             "outside": "203.0.113.5:1024", "remote": "192.0.2.5:53", "state": "active", "idle": 3},
+            {"vpc": "blue", "rule": "web", "protocol": "tcp", "inside": "10.0.0.80:8443",
+             "outside": "192.0.2.10:443", "remote": "198.51.100.1:50000", "state": "established", "idle": 300},
+        ]});
+        let s = sessions(&v);
+        whole_lines(&s);
+        let l: Vec<&str> = s.lines().collect();
+        assert_eq!(
+            starts(
+                l[0],
+                &["PROTO", "INSIDE", "OUTSIDE", "REMOTE", "STATE", "RULE", "VPC"]
+            ),
+            starts(
+                l[2],
+                &[
+                    "tcp",
+                    "10.0.0.80:8443",
+                    "192.0.2.10:443",
+                    "198.51.100.1:50000",
+                    "established",
+                    "web",
+                    "blue"
+                ]
+            ),
+            "{s}"
+        );
+        // IDLE is right-aligned.
+        assert!(
+            l[0].contains("IDLE   RULE") && l[1].contains("  3s   out    blue"),
+            "{s}"
+        );
+        assert_eq!(l[3], "5 sessions (showing 2)");
+        assert_eq!(
+            sessions(&json!({"total": 0, "items": []})),
+            "0 sessions (showing 0)\n"
+        );
+        assert_eq!(
+            sessions(&json!({"total": 1, "items": []})),
+            "1 session (showing 0)\n"
+        );
+    }
+
+    #[test]
+    fn stats_show_nat_rules_when_there_are_some() {
+        let base = json!({"rxPackets": 0, "txPackets": 0, "nodes": [], "reasons": {}});
+        let mut v = base.clone();
+        v["nat"] = json!({"capacity": 1024, "active": 3, "rules": [
+            {"name": "out", "active": 2, "created": 10, "expired": 8},
+            {"name": "a-long-rule-name", "active": 1, "created": 1, "expired": 0},
+        ]});
+        let s = stats(&v);
+        whole_lines(&s);
+        assert!(s.contains("NAT: 3 of 1024 sessions in use\n"), "{s}");
+        let l: Vec<&str> = s
+            .lines()
+            .skip_while(|x| !x.starts_with("NAT RULE"))
+            .collect();
+        assert_eq!(l.len(), 3, "{s}");
+        assert!(l.iter().all(|r| r.len() == l[0].len()), "{s}");
+        assert!(l[0].ends_with("ACTIVE   CREATED   EXPIRED"), "{s}");
+        assert!(
+            l[1].starts_with("out ") && l[1].ends_with("2        10         8"),
+            "{s}"
+        );
+        let mut none = base;
+        none["nat"] = json!({"capacity": 1024, "active": 0, "rules": []});
+        assert!(!stats(&none).contains("NAT"), "no rules, no NAT section");
     }
 
     #[test]

@@ -194,6 +194,10 @@ impl Apply for Interface {
             host::mirror_addresses(tap, &new)?;
         }
         agent.control.commit();
+        if old != new {
+            // Masquerading NAT rules translate to the port's addresses.
+            weir_dataplane::Nat44::refresh_ports(&mut agent.control);
+        }
         cur.spec = spec.clone();
         if let Some(p) = agent.interfaces.get_mut(name) {
             p.addresses = new;
