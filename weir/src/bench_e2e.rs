@@ -142,7 +142,33 @@ metadata: { name: masquerade }
 spec: { type: snat44, interface: wan, match: { source: [10.1.0.0/24] }, translate: { masquerade: true } }
 "#;
 
-const NFT_MASQUERADE: &str = "table ip nat { chain post { type nat hook postrouting priority 100; policy accept; oifname \"wan\" ip saddr 10.1.0.0/24 masquerade; } }";
+/// nftables masquerade for the kernel router, one command at a time.
+const NFT_MASQUERADE: &[&[&str]] = &[
+    &["nft", "add", "table", "ip", "nat"],
+    &[
+        "nft",
+        "add",
+        "chain",
+        "ip",
+        "nat",
+        "post",
+        "{ type nat hook postrouting priority 100; policy accept; }",
+    ],
+    &[
+        "nft",
+        "add",
+        "rule",
+        "ip",
+        "nat",
+        "post",
+        "oifname",
+        "wan",
+        "ip",
+        "saddr",
+        "10.1.0.0/24",
+        "masquerade",
+    ],
+];
 
 fn weir_day0(driver: &str, nat: bool) -> String {
     let nat = if nat { NAT_RULE } else { "" };
@@ -346,7 +372,9 @@ impl Bed {
         ])?;
         self.router(&["ip", "route", "add", "10.3.0.0/16", "via", "10.2.0.2"])?;
         if self.nat {
-            self.router(&["nft", NFT_MASQUERADE])?;
+            for cmd in NFT_MASQUERADE {
+                self.router(cmd)?;
+            }
         }
         match mode {
             "sender-cpu0" => {}
@@ -636,6 +664,16 @@ fn run_in(
                 *bed = Err(format!("{mode}: {e}"));
             }
         }
+    }
+    if let Some(e) = kernel
+        .iter()
+        .all(|(_, b)| b.is_err())
+        .then(|| kernel.iter().filter_map(|(_, b)| b.as_ref().err()).next())
+        .flatten()
+    {
+        return Err(format!(
+            "no kernel arrangement ran, so there is nothing to compare with: {e}"
+        ));
     }
     for (_, b) in weir.iter_mut() {
         b.trial(&frames, 0.5)?;

@@ -32,6 +32,9 @@ pub enum DaemonCmd {
     Stats {
         #[command(flatten)]
         conn: Conn,
+        /// Print the daemon's JSON as it is.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -67,7 +70,8 @@ pub fn run(cmd: DaemonCmd) -> i32 {
         }
         DaemonCmd::History { conn, limit } => get(&conn, &format!("/v1/history?limit={limit}"))
             .map(|t| print!("{}", output::history(&json(&t)))),
-        DaemonCmd::Stats { conn } => {
+        DaemonCmd::Stats { conn, json: true } => get(&conn, "/v1/stats").map(|t| println!("{t}")),
+        DaemonCmd::Stats { conn, .. } => {
             get(&conn, "/v1/stats").map(|t| print!("{}", output::stats(&json(&t))))
         }
     };

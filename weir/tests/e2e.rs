@@ -56,8 +56,13 @@ fn start(lab: &Lab, driver: &str, dir: &Path) -> Daemon {
 
 /// `start` with more `weir serve` arguments.
 fn start_with(lab: &Lab, driver: &str, dir: &Path, extra: &[&str]) -> Daemon {
+    start_objects(lab, driver, dir, "", extra)
+}
+
+/// `start_with`, with more objects in the day-0 file.
+fn start_objects(lab: &Lab, driver: &str, dir: &Path, objects: &str, extra: &[&str]) -> Daemon {
     let cfg = dir.join("gateway.yaml");
-    std::fs::write(&cfg, GATEWAY.replace("DRIVER", driver)).unwrap();
+    std::fs::write(&cfg, GATEWAY.replace("DRIVER", driver) + objects).unwrap();
     let store = dir.join("store.redb");
     let mut args = vec![
         "--config",
@@ -433,4 +438,312 @@ fn nothing_is_left_behind_after_kill_9_and_weir_starts_again() {
     let weir = start(&lab, "afxdp", dir.path());
     ok(&lab, "h1", &["ping", "-c", "1", "-W", "2", "10.0.2.2"]);
     assert!(weir.log().contains("via afxdp"), "{}", weir.log());
+}
+
+// ---- NAT44 ----
+
+/// h1 (10.0.1.2) leaves masquerading as wan's 10.0.2.1, with a cap of
+/// sessions per source and a short UDP timer; 10.0.2.1:8080 forwards to
+/// h1's port 5201 (from anywhere: also hairpinned from the inside);
+/// h1's 10.0.1.3 is 198.51.100.3 outside, both ways.
+const NAT: &str = r#"
+---
+apiVersion: weir/v1
+kind: NatRule
+metadata: { name: masquerade }
+spec:
+  type: snat44
+  interface: wan
+  match: { source: [10.0.1.0/24] }
+  translate: { masquerade: true }
+  timeouts: { udp: 3 }
+  limits: { sessionsPerSource: 40 }
+---
+apiVersion: weir/v1
+kind: NatRule
+metadata: { name: web }
+spec:
+  type: dnat44
+  match: { destination: [10.0.2.1/32], protocol: tcp, ports: 8080 }
+  translate: { addresses: [10.0.1.2/32], ports: 5201 }
+---
+apiVersion: weir/v1
+kind: NatRule
+metadata: { name: static }
+spec:
+  type: one-to-one
+  interface: wan
+  match: { source: [10.0.1.3/32] }
+  translate: { addresses: [198.51.100.3/32] }
+"#;
+
+/// `weir get sessions ARGS -o json`: (total, items).
+fn sessions(weir: &Daemon, args: &[&str]) -> (u64, Vec<serde_json::Value>) {
+    let mut a = vec!["get", "sessions", "-o", "json"];
+    a.extend(args);
+    let (code, out) = weir.cli(&a, None);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    (
+        v["total"].as_u64().unwrap(),
+        v["items"].as_array().cloned().unwrap_or_default(),
+    )
+}
+
+/// A drop counter from `weir stats --json`.
+fn drop_count(weir: &Daemon, name: &str) -> u64 {
+    let (code, out) = weir.cli(&["stats", "--json"], None);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut n = 0;
+    let mut walk = vec![&v];
+    while let Some(x) = walk.pop() {
+        match x {
+            serde_json::Value::Object(m) => {
+                if m.get("reason").and_then(|r| r.as_str()) == Some(name) {
+                    n += m.get("count").and_then(|c| c.as_u64()).unwrap_or(0);
+                } else if let Some(c) = m.get(name).and_then(|c| c.as_u64()) {
+                    n += c;
+                }
+                walk.extend(m.values());
+            }
+            serde_json::Value::Array(a) => walk.extend(a.iter()),
+            _ => {}
+        }
+    }
+    n
+}
+
+/// An ICMP port unreachable from h2 to the gateway's outside address,
+/// quoting a UDP packet "sent" from 10.0.2.1:`sport` that no session knows.
+fn forged_port_unreachable(h2_mac: [u8; 6], sport: u16) -> Vec<u8> {
+    fn csum(b: &[u8]) -> [u8; 2] {
+        let mut s: u32 = 0;
+        for c in b.chunks(2) {
+            s += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
+        }
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        (!(s as u16)).to_be_bytes()
+    }
+    fn ip(src: [u8; 4], dst: [u8; 4], proto: u8, payload: usize) -> Vec<u8> {
+        let len = (20 + payload) as u16;
+        let mut h = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0];
+        h[2..4].copy_from_slice(&len.to_be_bytes());
+        h.extend_from_slice(&src);
+        h.extend_from_slice(&dst);
+        let c = csum(&h);
+        h[10..12].copy_from_slice(&c);
+        h
+    }
+    let (gw, h2) = ([10, 0, 2, 1], [10, 0, 2, 2]);
+    let mut quoted = ip(gw, h2, 17, 8);
+    quoted.extend_from_slice(&sport.to_be_bytes());
+    quoted.extend_from_slice(&[0, 9, 0, 8, 0, 0]);
+    let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&quoted);
+    let c = csum(&icmp);
+    icmp[2..4].copy_from_slice(&c);
+    let mut f = vec![2, 0, 0, 0, 2, 1];
+    f.extend_from_slice(&h2_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip(h2, gw, 1, icmp.len()));
+    f.extend_from_slice(&icmp);
+    f
+}
+
+fn mac_of(lab: &Lab, node: &str) -> [u8; 6] {
+    let link = ok(lab, node, &["ip", "-j", "link", "show", "eth0"]);
+    let v: serde_json::Value = serde_json::from_str(&link).unwrap();
+    let mut mac = [0u8; 6];
+    for (m, p) in mac
+        .iter_mut()
+        .zip(v[0]["address"].as_str().unwrap().split(':'))
+    {
+        *m = u8::from_str_radix(p, 16).unwrap();
+    }
+    mac
+}
+
+fn nat44_end_to_end(driver: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, dir) = lab();
+    ok(
+        &lab,
+        "h1",
+        &["ip", "addr", "add", "10.0.1.3/24", "dev", "eth0"],
+    );
+    ok(
+        &lab,
+        "h1",
+        &["ip", "addr", "add", "10.0.1.4/24", "dev", "eth0"],
+    );
+    let mut weir = start_objects(&lab, driver, dir.path(), NAT, &[]);
+    let (code, rules) = weir.cli(&["get", "natrules"], None);
+    assert_eq!(code, 0, "{rules}");
+    assert!(!rules.contains("Failed"), "{rules}");
+
+    // Ping and TCP out: h2 sees the gateway's address, not h1's.
+    ok(&lab, "h1", &["ping", "-c", "2", "-W", "2", "10.0.2.2"]);
+    let report = dir.path().join("iperf-server.json");
+    lab.node("h2")
+        .spawn(&[
+            "sh",
+            "-c",
+            &format!("iperf3 -s -1 -B 10.0.2.2 -J > {}", report.display()),
+        ])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = ok(&lab, "h1", &["iperf3", "-J", "-t", "1", "-c", "10.0.2.2"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bps = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!(bps > 20e6, "{driver}: TCP through source NAT: {bps} bit/s");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let server = loop {
+        let text = std::fs::read_to_string(&report).unwrap_or_default();
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no iperf3 server report");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        server["start"]["connected"][0]["remote_host"].as_str(),
+        Some("10.0.2.1"),
+        "{driver}: h2 must see the masquerading address"
+    );
+    let (_, items) = sessions(&weir, &["--inside", "10.0.1.2", "--protocol", "tcp"]);
+    assert!(
+        items.iter().any(|s| s["outside"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("10.0.2.1:"))),
+        "{items:?}"
+    );
+
+    // traceroute (UDP) sees the gateway, then h2: the port unreachable
+    // from h2 came back through the session, its quoted packet translated.
+    let tr = ok(
+        &lab,
+        "h1",
+        &["traceroute", "-n", "-q", "1", "-w", "2", "10.0.2.2"],
+    );
+    let hops: Vec<&str> = tr.lines().skip(1).collect();
+    assert!(
+        hops.len() == 2 && hops[0].contains("10.0.1.1") && hops[1].contains("10.0.2.2"),
+        "{driver}: {tr}"
+    );
+
+    // Port forward from outside, and hairpinned from the inside.
+    for (client, bind) in [("h2", "10.0.2.2"), ("h1", "10.0.1.2")] {
+        lab.node("h1")
+            .spawn(&["iperf3", "-s", "-1", "-B", "10.0.1.2"])
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let out = ok(
+            &lab,
+            client,
+            &[
+                "iperf3", "-J", "-t", "1", "-B", bind, "-c", "10.0.2.1", "-p", "8080",
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let bps = v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            bps > 10e6,
+            "{driver}: port forward from {client}: {bps} bit/s"
+        );
+    }
+
+    // 1:1 both ways.
+    ok(&lab, "h2", &["ping", "-c", "1", "-W", "2", "198.51.100.3"]);
+    ok(
+        &lab,
+        "h1",
+        &["ping", "-c", "1", "-W", "2", "-I", "10.0.1.3", "10.0.2.2"],
+    );
+    assert_eq!(
+        sessions(&weir, &["--inside", "10.0.1.3"]).0,
+        0,
+        "1:1 keeps no sessions"
+    );
+
+    // A forged error about no session never reaches h1.
+    let before = drop_count(&weir, "nat44-in/icmp-error-no-session");
+    let mut h1 = Prober::open(
+        lab.node("h1").name(),
+        "eth0",
+        mac_of(&lab, "h1"),
+        "10.0.1.2".parse().unwrap(),
+        "2001:db8:1::2".parse().unwrap(),
+    );
+    let mut h2 = Prober::open(
+        lab.node("h2").name(),
+        "eth0",
+        mac_of(&lab, "h2"),
+        "10.0.2.2".parse().unwrap(),
+        "2001:db8:2::2".parse().unwrap(),
+    );
+    h1.collect(Duration::from_millis(50));
+    h2.send(&forged_port_unreachable(h2.mac, 61000));
+    let seen = h1.collect(Duration::from_millis(500));
+    assert!(
+        !seen
+            .iter()
+            .any(|f| f.len() > 23 && f[12..14] == [8, 0] && f[23] == 1),
+        "{driver}: an ICMP message reached h1"
+    );
+    assert_eq!(
+        drop_count(&weir, "nat44-in/icmp-error-no-session"),
+        before + 1
+    );
+
+    // The cap per source: h1's many UDP flows are cut at 40 sessions,
+    // while another inside address still gets out.
+    ok(
+        &lab,
+        "h1",
+        &[
+            "bash",
+            "-c",
+            "for i in $(seq 1 60); do echo x > /dev/udp/10.0.2.2/$((9000 + i)); done",
+        ],
+    );
+    assert!(
+        drop_count(&weir, "nat44-out/source-cap") > 0,
+        "{driver}: cap never hit"
+    );
+    let (n, _) = sessions(&weir, &["--inside", "10.0.1.2"]);
+    assert!(n <= 40, "{driver}: {n} sessions for one source");
+    ok(
+        &lab,
+        "h1",
+        &["ping", "-c", "1", "-W", "2", "-I", "10.0.1.4", "10.0.2.2"],
+    );
+
+    // UDP sessions end when their 3 s timer runs out.
+    assert!(sessions(&weir, &["--protocol", "udp"]).0 > 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sessions(&weir, &["--protocol", "udp"]).0 > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{driver}: UDP sessions never expired"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(weir.stop(), Some(0), "{}", weir.log());
+}
+
+#[test]
+fn nat44_end_to_end_afxdp() {
+    nat44_end_to_end("afxdp");
+}
+
+#[test]
+fn nat44_end_to_end_afpacket() {
+    nat44_end_to_end("afpacket");
 }

@@ -91,7 +91,10 @@ fn nat_rules(c: &mut crate::Control) {
                 vec![],
                 vec![Prefix4::new(a("198.51.100.20"), 32)],
                 Some(6),
-                Some(Ports { first: 80, last: 80 }),
+                Some(Ports {
+                    first: 80,
+                    last: 80,
+                }),
             ),
         ),
         (
